@@ -1,0 +1,257 @@
+"""Time the reference notebook against the original sheet's code, side by side.
+
+Both run top to bottom in a fresh kernel with nbclient, in the project root,
+on the same MNIST files; the order alternates between repetitions so that a
+noisy machine hurts both alike. Prints each time and the ratio
+notebook / sheet (lower is better; the goal is <= 1.0).
+
+    python benchmarks/notebook_vs_sheet.py [--repeats N]
+
+The sheet's code is reproduced below as it was handed over, changed only
+where it does not run at all: the two syntax errors (`for loss, in losses`,
+`test accuracies =`) are fixed, and the outputs it prints are kept.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_notebook
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = PROJECT_ROOT / "Ex4_Optimization2.ipynb"
+sys.path.insert(0, str(PROJECT_ROOT))
+
+from mnist_data import ensure_mnist  # noqa: E402
+
+# seconds a single cell may run before the benchmark gives up
+CELL_TIMEOUT_SECONDS = 1800
+
+SHEET_CELLS = [
+    '''
+import torch
+from torch.utils.data import DataLoader
+from torchvision import datasets
+from torchvision.transforms import ToTensor
+from utils import *
+
+train_set = datasets.MNIST(root="data", download=True, transform=ToTensor())
+test_set = datasets.MNIST(root="data", download=True, transform=ToTensor(), train=False)
+train_loader = DataLoader(train_set, batch_size=32, shuffle=False)
+test_loader = DataLoader(test_set, batch_size=32, shuffle=False)
+for batch, labels in train_loader:
+    print("Tensor dimension of a single batch (batch_size x channels x height x width):",
+          list(batch.shape))
+    visualize_first_4(batch, labels)
+    break
+''',
+    '''
+from torch import nn
+
+class SimpleFixedMLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.flatten = nn.Flatten()
+        self.input_layer = nn.Linear(in_features=28 * 28, out_features=32, bias=True)
+        self.hidden_layer1 = nn.Linear(in_features=32, out_features=32, bias=True)
+        self.hidden_layer2 = nn.Linear(in_features=32, out_features=32, bias=True)
+        self.output_layer = nn.Linear(in_features=32, out_features=10, bias=True)
+        self.activation = nn.ReLU()
+
+    def forward(self, input):
+        out = self.flatten(input)
+        out = self.input_layer(out)
+        out = self.activation(out)
+        out = self.hidden_layer1(out)
+        out = self.activation(out)
+        out = self.hidden_layer2(out)
+        out = self.activation(out)
+        out = self.output_layer(out)
+        return out
+''',
+    '''
+class SimpleMLP(nn.Module):
+    def __init__(self, dims: list[int]):
+        super().__init__()
+        self.flatten = nn.Flatten()
+        layers = []
+        for i in range(len(dims) - 1):
+            layers.append(nn.Linear(dims[i], dims[i + 1]))
+            if i < len(dims) - 2:
+                layers.append(nn.ReLU())
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        out = self.flatten(input)
+        out = self.layers(out)
+        return out
+''',
+    '''
+model1 = SimpleFixedMLP()
+model2 = SimpleMLP(dims=[28*28, 32, 32, 32, 10])
+model3 = nn.Sequential(nn.Linear(28*28,32), nn.ReLU(), nn.Linear(32,32), nn.ReLU(),
+                       nn.Linear(32,32), nn.ReLU(), nn.Linear(32,10))
+for i, model in enumerate([model1, model2, model3]):
+    print(f"Model {i+1} parameter shapes:")
+    for i, param in enumerate(model.parameters()):
+        print(f"\\t{param.shape} {param.detach()[0, :3] if i == 0 else ''}")
+''',
+    '''
+from torch.optim import SGD
+
+non_learnable_tensor = torch.tensor([1., 2., 3.])
+learnable_tensor = torch.tensor([1., 1., 1.], requires_grad=True)
+optimizer = SGD([learnable_tensor, non_learnable_tensor], lr=0.1)
+output = non_learnable_tensor @ learnable_tensor
+print(learnable_tensor.grad, non_learnable_tensor.grad)
+output.backward(retain_graph=True)
+print(learnable_tensor.grad, non_learnable_tensor.grad)
+output.backward()
+print(learnable_tensor.grad, non_learnable_tensor.grad)
+optimizer.step()
+print(learnable_tensor.data, non_learnable_tensor.data)
+optimizer.zero_grad(set_to_none=False)
+print(learnable_tensor.grad, non_learnable_tensor.grad)
+''',
+    '''
+from typing import Callable
+
+def train(model: nn.Module,
+          dataloader: DataLoader,
+          optimizer: torch.optim.Optimizer,
+          loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+          n_epochs: int = 20):
+    for epoch in range(n_epochs):
+        losses = []
+        for batch, labels in dataloader:
+            optimizer.zero_grad()
+            predictions = model(batch)
+            loss = loss_fn(predictions, labels)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        print(f"Model {i + 1}: the last loss is {losses[-1]}")
+    return losses
+''',
+    '''
+loss_fn = nn.CrossEntropyLoss()
+models = [SimpleMLP(dims=[28 * 28, 32, 10]) for _ in range(10)]
+optimizers = [torch.optim.Adam(model.parameters(), lr=0.04) for model in models]
+losses = []
+for i, model in enumerate(models):
+    optimizer = optimizers[i]
+    loss = train(model, train_loader, optimizer, loss_fn, n_epochs=1)
+    losses.append(loss)
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+smoothed_losses = [np.convolve(loss, np.ones(25) / 25, mode='valid') for loss in losses]
+plt.figure(figsize=(12, 8))
+for i, smoothed_loss in enumerate(smoothed_losses):
+    plt.plot(smoothed_loss, label=f'Model {i+1}')
+plt.xlabel('Iterations')
+plt.ylabel('Smoothed Loss')
+plt.title('Comparison of Model Loss Convergence')
+plt.legend(loc='upper right')
+plt.grid(True)
+plt.show()
+''',
+    '''
+def compute_accuracy(model: nn.Module, dataloader: DataLoader) -> float:
+    n_correctly_classified = 0
+    for batch, labels in dataloader:
+        batch, labels = batch.to(next(model.parameters()).device), labels.to(next(model.parameters()).device)
+        outputs = model(batch)
+        _, predicted = torch.max(outputs, dim=1)
+        n_correctly_classified += (predicted == labels).sum().item()
+    accuracy = n_correctly_classified / len(dataloader.dataset)
+    return accuracy
+''',
+    '''
+test_accuracies = [compute_accuracy(model, test_loader) for model in models]
+for i, test_acc in enumerate(test_accuracies):
+    print(f"Model {i+1} Test accuracy: {test_acc:.4f}")
+''',
+    '''
+def compute_accuracy_per_class(model: nn.Module, dataloader: DataLoader) -> dict[int, float]:
+    correct={i:0 for i in range(10)}
+    total={i:0 for i in range(10)}
+    for batch, labels in dataloader:
+        predictions=model(batch)
+        predictions_labels=predictions.argmax(dim=1)
+        for i in range(len(labels)):
+            label=labels[i].item()
+            total[label]+=1
+            if predictions_labels[i]==label:
+                correct[label]+=1
+    accuracy={i:correct[i]/total[i] for i in range(10)}
+    return accuracy
+''',
+    '''
+import matplotlib.pyplot as plt
+
+def accuracies_bar_plot(per_class_accuracies, label):
+    labels = list(range(10))
+    bar_heights = {
+        f"Model {i+1}": list(per_class_accuracies[i].values())
+        for i, model in enumerate(models)
+    }
+    width = 0.09
+    multiplier = -3
+    for model_id, accuracies in bar_heights.items():
+        offset = width * multiplier
+        rects = plt.bar([l + offset for l in labels], accuracies, width, label=model_id)
+        multiplier += 1
+    plt.ylabel(label)
+    plt.xlabel("MNIST digit")
+    plt.xticks([l + width for l in labels], labels)
+    plt.legend(loc="upper right", ncols=2)
+    plt.show()
+
+test_per_class_accuracies = [compute_accuracy_per_class(model, test_loader) for model in models]
+accuracies_bar_plot(test_per_class_accuracies, "Test Accuracy")
+''',
+]
+
+
+def sheet_notebook() -> nbformat.NotebookNode:
+    return new_notebook(cells=[new_code_cell(source.strip("\n")) for source in SHEET_CELLS])
+
+
+def time_notebook(notebook: nbformat.NotebookNode) -> float:
+    """Wall-clock seconds to execute ``notebook`` in a fresh kernel started in the project root."""
+    client = NotebookClient(notebook, timeout=CELL_TIMEOUT_SECONDS, kernel_name="python3",
+                            resources={"metadata": {"path": str(PROJECT_ROOT)}})
+    start = time.perf_counter()
+    client.execute()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each notebook (default 1)")
+    args = parser.parse_args()
+    ensure_mnist(PROJECT_ROOT / "data")
+
+    reference_times, sheet_times = [], []
+    for repeat in range(args.repeats):
+        runs = [("notebook", NOTEBOOK, reference_times), ("sheet", None, sheet_times)]
+        for name, path, times in runs if repeat % 2 == 0 else runs[::-1]:
+            notebook = nbformat.read(path, as_version=4) if path else sheet_notebook()
+            seconds = time_notebook(notebook)
+            times.append(seconds)
+            print(f"run {repeat + 1}: {name:8s} {seconds:7.1f} s", flush=True)
+
+    reference, sheet = statistics.median(reference_times), statistics.median(sheet_times)
+    print(f"median notebook {reference:.1f} s, sheet {sheet:.1f} s, "
+          f"ratio notebook/sheet {reference / sheet:.3f}")
+
+
+if __name__ == "__main__":
+    main()
