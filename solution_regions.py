@@ -32,7 +32,9 @@ class Region:
 
     def normalized(self) -> str:
         """The region's code with comments and formatting removed, for comparison."""
-        return ast.dump(ast.parse(textwrap.dedent(self.body)))
+        # comment lines may be indented less than the code; they would stop dedent
+        code_lines = [line for line in self.body.splitlines() if not line.lstrip().startswith("#")]
+        return ast.dump(ast.parse(textwrap.dedent("\n".join(code_lines))))
 
 
 def find_regions(source: str, where: str = "source") -> list[Region]:

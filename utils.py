@@ -58,7 +58,7 @@ def visualize_first_4(batch: torch.Tensor, labels: torch.Tensor) -> Figure:
         raise ValueError(f"need a batch of at least 4 images, got {batch.shape[0]}")
     fig, axes = plt.subplots(1, 4, figsize=(8, 2.4))
     for ax, image, label in zip(axes, batch[:4], labels[:4]):
-        ax.imshow(image.squeeze(0).cpu(), cmap="gray")
+        ax.imshow(image.squeeze(0).cpu().numpy(), cmap="gray")
         ax.set_title(f"Label: {int(label)}")
         ax.axis("off")
     fig.suptitle("First 4 images of the first batch")

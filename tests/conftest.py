@@ -1,23 +1,15 @@
-"""Shared test setup: project root importable, headless plots, offline MNIST, seeded RNG."""
+"""Shared fixtures of the unit tests: seeded RNG restored after each test, figures closed."""
 from __future__ import annotations
 
-import os
 import random
-import sys
-from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pytest
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SHARED_MNIST = PROJECT_ROOT.parent / "shared" / "datasets"
-
-sys.path.insert(0, str(PROJECT_ROOT))
-os.environ.setdefault("MPLBACKEND", "Agg")
-# The notebook under nbval reads MNIST through ensure_mnist, which copies from
-# this local folder instead of downloading when the variable is set.
-if "EX4_MNIST_DIR" not in os.environ and (SHARED_MNIST / "MNIST" / "raw").is_dir():
-    os.environ["EX4_MNIST_DIR"] = str(SHARED_MNIST)
+# Plots in the test process render off screen; nbval's kernels keep their
+# inline backend, whose figure outputs are part of the notebook's outputs.
+matplotlib.use("Agg")
 
 # Notebooks used as test data are inputs, not notebooks for nbval to validate.
 collect_ignore_glob = ["fixtures/*"]
@@ -45,3 +37,28 @@ def close_figures():
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+# --- grading: `pytest tests --submission PATH` grades PATH instead of solution.py ---
+
+
+def pytest_addoption(parser):
+    parser.addoption("--submission", metavar="PATH", default=None,
+                     help="a notebook (.ipynb) or module (.py) to run the grading tests against "
+                          "(default: solution.py)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: grading tests that take more than a few seconds each")
+
+
+@pytest.fixture(scope="session")
+def submission(request):
+    """Path of the submission the grading tests check: --submission PATH, else solution.py."""
+    from pathlib import Path
+
+    given = request.config.getoption("--submission")
+    path = Path(given) if given else Path(__file__).resolve().parent.parent / "solution.py"
+    if not path.is_file():
+        raise pytest.UsageError(f"--submission {given}: no such file; give a .ipynb notebook or a .py module")
+    return path
