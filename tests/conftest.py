@@ -48,10 +48,6 @@ def pytest_addoption(parser):
                           "(default: solution.py)")
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: grading tests that take more than a few seconds each")
-
-
 @pytest.fixture(scope="session")
 def submission(request):
     """Path of the submission the grading tests check: --submission PATH, else solution.py."""

@@ -1,0 +1,508 @@
+"""What the sandboxed process runs for each task, on inputs the grader chooses.
+
+This module imports only the standard library and torch: the sandbox loads
+it by file path, without the project on ``sys.path``. Every probe takes a
+namespace (the reference definitions with one task's definition taken from
+the submission) and returns plain JSON data -- shapes, numbers, type names --
+never a verdict. The grader runs the same probe on the reference namespace in
+its own process and compares the two results (see ``grading.verdicts``).
+
+All inputs are synthetic and seeded: MNIST-shaped float images
+(BS x 1 x 28 x 28) and int64 labels, a few dozen samples per case.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import traceback
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+PROBE_SEED = 1234
+MNIST_SHAPE = (1, 28, 28)
+MNIST_FEATURES = 28 * 28
+N_CLASSES = 10
+# how many frames of a traceback a message shows: enough to find the line, short enough to read
+TRACEBACK_FRAMES = 3
+
+# Task 1a: dims the SimpleMLP is built with, and the shape of one input sample
+CONFIGS_1A = (
+    {"dims": [MNIST_FEATURES, 32, 32, 32, 10], "sample_shape": list(MNIST_SHAPE)},
+    {"dims": [MNIST_FEATURES, 32, 10], "sample_shape": list(MNIST_SHAPE)},
+    {"dims": [20, 16, 8, 4, 3], "sample_shape": [2, 2, 5]},
+)
+BATCH_1A = 6
+# samples used to look for negative outputs and for non-affine behaviour
+N_BEHAVIOUR_SAMPLES = 64
+FIXED_MLP_DIMS = [MNIST_FEATURES, 32, 32, 32, 10]
+MODEL_NAMES_1B = ("model1", "model2", "model3")
+
+# Task 2a: a small classifier trained for a few epochs on a loader with a short last batch
+TRAIN_FEATURE_SHAPE = (1, 3, 4)
+TRAIN_HIDDEN = 8
+TRAIN_SAMPLES = 35
+TRAIN_BATCH = 8
+TRAIN_EPOCHS = 3
+TRAIN_LR = 0.1
+TRAIN_MOMENTUM = 0.9
+# a loss the student cannot reproduce with a fresh nn.CrossEntropyLoss()
+TRAIN_LABEL_SMOOTHING = 0.1
+
+# Task 2b: two distinguishable MNIST-shaped loaders
+LOADER_2B = {"train": {"samples": 40, "batch": 16}, "test": {"samples": 24, "batch": 12}}
+MODELS_2B = 10
+DIMS_2B = [MNIST_FEATURES, 32, 10]
+
+# Task 3a/3b: cases whose predictions the grader fixes in advance
+ACCURACY_CASES = {
+    # one full batch: 5 of 8 correct
+    "single_batch": {"batch": 8, "correct": [1, 0, 1, 1, 0, 1, 0, 1]},
+    # batches of 8 with different accuracies and a last batch of 3
+    "several_batches": {"batch": 8, "correct": [1] * 8 + [1, 0] * 4 + [0] * 7 + [1] + [1] * 6 + [0, 0]
+                        + [1, 1, 0]},
+}
+# per-class case: class c has PER_CLASS_BASE + c samples; wrong predictions lean to low classes
+PER_CLASS_BASE = 2
+PER_CLASS_BATCH = 16
+# a case where the classes in ABSENT_CLASSES have no sample
+ABSENT_CLASSES = (3, 7)
+# pixel value that makes the oracle model predict a class; the others stay below it
+ORACLE_HIGH = 1.0
+ORACLE_NOISE = 0.5
+
+
+class ProbeError(Exception):
+    """The submission's objects could not be examined (wrong type, missing name, ...)."""
+
+
+def describe_exception(exc: BaseException) -> str:
+    """One line naming the exception and the innermost lines of the submission that raised it."""
+    frames = traceback.extract_tb(exc.__traceback__)[-TRACEBACK_FRAMES:]
+    where = "; ".join(f"line {frame.lineno} `{(frame.line or '').strip()}`" for frame in frames
+                      if frame.filename.startswith("<submission"))
+    text = f"{type(exc).__name__}: {exc}".strip()
+    return f"{text} (at {where})" if where else text
+
+
+def guarded(function: Callable[[], dict]) -> dict:
+    """``function()``, or ``{"error": ...}`` if it raises anything, even SystemExit."""
+    try:
+        return function()
+    except BaseException as exc:  # noqa: BLE001 -- student code may raise anything
+        return {"error": describe_exception(exc)}
+
+
+# --------------------------------------------------------------------- namespace
+
+
+def build_namespace(task_job: dict) -> dict:
+    """Execute the reference definitions and then the submission's code for one task.
+
+    ``task_job`` holds sources: ``reference_imports``, ``reference_definitions``
+    (other tasks' answers and the given code), the submission's ``imports``
+    (failures ignored: e.g. ``from solution import *`` is not importable here),
+    ``helpers`` and the task's ``definition`` (a class or function; empty for
+    the statement tasks 1b/2b, whose ``code`` the probe runs itself).
+    """
+    namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+    for source in task_job["reference_imports"] + task_job["reference_definitions"]:
+        exec(compile(source, "<reference>", "exec"), namespace)
+    for index, source in enumerate(task_job["imports"]):
+        with contextlib.suppress(Exception):
+            exec(compile(source, f"<submission import {index}>", "exec"), namespace)
+    for source in task_job["helpers"] + [task_job["definition"]]:
+        exec(compile(source, "<submission>", "exec"), namespace)
+    return namespace
+
+
+def run_probe(task_job: dict) -> dict:
+    """Build the task's namespace and run its probe; the result is plain JSON data."""
+    torch.manual_seed(PROBE_SEED)
+    namespace = build_namespace(task_job)
+    return PROBES[task_job["task"]](namespace, task_job)
+
+
+# --------------------------------------------------------------------- shared helpers
+
+
+def generator(offset: int) -> torch.Generator:
+    return torch.Generator().manual_seed(PROBE_SEED + offset)
+
+
+def tensor_to_list(tensor: torch.Tensor) -> list:
+    return tensor.detach().to(torch.float64).cpu().tolist()
+
+
+def number_or_none(value: object) -> float | None:
+    """``float(value)`` when that works (floats, ints, one-element tensors), else None."""
+    try:
+        return float(value)
+    except (TypeError, ValueError, RuntimeError):
+        return None
+
+
+def type_name(value: object) -> str:
+    cls = type(value)
+    return cls.__name__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__name__}"
+
+
+def canonical_layers(dims: list[int], seed_offset: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Weights (out x in) and biases (out,) for an MLP with sizes ``dims``, seeded, well scaled."""
+    rng = generator(seed_offset)
+    layers = []
+    for n_in, n_out in zip(dims[:-1], dims[1:]):
+        weight = torch.randn(n_out, n_in, generator=rng) / math.sqrt(n_in)
+        bias = torch.randn(n_out, generator=rng) * 0.5
+        layers.append((weight, bias))
+    return layers
+
+
+def assign_layers(model: nn.Module, layers: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    """Copy ``layers`` into ``model``'s parameters, matched by shape in parameter order.
+
+    Names and containers do not matter: the k-th parameter of a shape gets the
+    k-th layer tensor of that shape. A weight stored as (in x out), as for
+    ``x @ W``, gets the transposed matrix; then square weights are taken as
+    transposed too. Raises ProbeError when the shapes do not fit one to one.
+    """
+    parameters = list(model.parameters())
+    shapes = [tuple(p.shape) for p in parameters]
+    wanted = [tuple(t.shape) for layer in layers for t in layer]
+    if not parameters:
+        raise ProbeError("the model has no registered parameters")
+    transposed = any(len(s) == 2 and s not in wanted and (s[1], s[0]) in wanted for s in shapes)
+    pool: dict[tuple, list[torch.Tensor]] = {}
+    for weight, bias in layers:
+        stored = weight.T if transposed else weight
+        pool.setdefault(tuple(stored.shape), []).append(stored)
+        pool.setdefault(tuple(bias.shape), []).append(bias)
+    with torch.no_grad():
+        for parameter, shape in zip(parameters, shapes):
+            candidates = pool.get(shape)
+            if not candidates:
+                raise ProbeError(f"parameter shapes {shapes} do not match the layers' {wanted}")
+            parameter.copy_(candidates.pop(0))
+    if any(pool.values()):
+        raise ProbeError(f"parameter shapes {shapes} do not match the layers' {wanted}")
+
+
+def parameter_summary(model: nn.Module) -> dict:
+    parameters = list(model.parameters())
+    return {"param_shapes": [list(p.shape) for p in parameters],
+            "n_params": sum(p.numel() for p in parameters)}
+
+
+def output_summary(output: object) -> dict:
+    if not isinstance(output, torch.Tensor):
+        raise ProbeError(f"forward returned {type_name(output)}, not a tensor")
+    return {"output_shape": list(output.shape)}
+
+
+# --------------------------------------------------------------------- task 1a
+
+
+def probe_1a(namespace: dict, task_job: dict) -> dict:
+    """Build SimpleMLP for each of CONFIGS_1A and record shapes, counts and outputs."""
+    mlp_class = namespace.get("SimpleMLP")
+    if mlp_class is None:
+        raise ProbeError("no class SimpleMLP is defined")
+    return {"configs": [guarded(lambda c=config, i=index: probe_mlp(mlp_class, c, i))
+                        for index, config in enumerate(CONFIGS_1A)]}
+
+
+def probe_mlp(mlp_class: type, config: dict, index: int) -> dict:
+    """Shapes on unflattened input; behaviour (sign, non-affinity, outputs) on flat input."""
+    dims, sample_shape = config["dims"], config["sample_shape"]
+    torch.manual_seed(PROBE_SEED + index)
+    model = mlp_class(list(dims))
+    result = {"dims": dims, "sample_shape": sample_shape, "batch": BATCH_1A,
+              "behaviour_samples": N_BEHAVIOUR_SAMPLES, **parameter_summary(model)}
+    images = torch.rand((BATCH_1A, *sample_shape), generator=generator(index))
+    result["shape"] = guarded(lambda: output_summary(model(images)))
+    inputs = torch.rand((N_BEHAVIOUR_SAMPLES, dims[0]), generator=generator(50 + index)) * 2 - 1
+    others = torch.rand((N_BEHAVIOUR_SAMPLES, dims[0]), generator=generator(100 + index)) * 2 - 1
+    layers = canonical_layers(dims, 200 + index)
+    result["behaviour"] = guarded(lambda: mlp_behaviour(model, inputs, others, layers))
+    return result
+
+
+def mlp_behaviour(model: nn.Module, inputs: torch.Tensor, others: torch.Tensor, layers: list) -> dict:
+    with torch.no_grad():
+        outputs = model(inputs)
+        result = output_summary(outputs)
+        result["min_output"] = float(outputs.min())
+        # an affine map sends the midpoint of two inputs to the midpoint of their outputs
+        midpoint = model((inputs + others) / 2)
+        halfway = (outputs + model(others)) / 2
+        scale = float(outputs.abs().mean()) or 1.0
+        result["affine_residual"] = float((midpoint - halfway).abs().max()) / scale
+    try:
+        assign_layers(model, layers)
+    except ProbeError as exc:
+        result["assign_error"] = str(exc)
+        return result
+    with torch.no_grad():
+        result["outputs"] = tensor_to_list(model(inputs[:BATCH_1A]))
+    return result
+
+
+# --------------------------------------------------------------------- task 1b
+
+
+def probe_1b(namespace: dict, task_job: dict) -> dict:
+    """Create the three models with the submission's 1b code and describe each."""
+    fixed_class, mlp_class = namespace["SimpleFixedMLP"], namespace["SimpleMLP"]
+    torch.manual_seed(PROBE_SEED)
+    if task_job["kind"] == "function":
+        created = namespace["build_equivalent_models"]()
+        if not isinstance(created, (tuple, list)) or len(created) != len(MODEL_NAMES_1B):
+            raise ProbeError(f"build_equivalent_models returned {type_name(created)}, "
+                             "expected a tuple (model1, model2, model3)")
+        models = dict(zip(MODEL_NAMES_1B, created))
+    else:
+        exec(compile(task_job["code"], "<submission>", "exec"), namespace)
+        models = {name: namespace.get(name) for name in MODEL_NAMES_1B}
+    inputs = torch.rand((BATCH_1A, *MNIST_SHAPE), generator=generator(300))
+    layers = canonical_layers(FIXED_MLP_DIMS, 400)
+    described = {name: guarded(lambda m=model: describe_model(m, fixed_class, mlp_class, inputs, layers))
+                 for name, model in models.items()}
+    return {**described, "batch_shape": list(inputs.shape)}
+
+
+def describe_model(model: object, fixed_class: type, mlp_class: type, inputs: torch.Tensor,
+                   layers: list) -> dict:
+    """Type and parameters of ``model``; its outputs with ``layers`` as weights, or why not."""
+    if not isinstance(model, nn.Module):
+        raise ProbeError(f"it is {type_name(model)}, not an nn.Module")
+    result = {"type": type_name(model), "is_fixed_mlp": type(model) is fixed_class,
+              "is_simple_mlp": type(model) is mlp_class,
+              "is_sequential": isinstance(model, nn.Sequential), **parameter_summary(model)}
+
+    def run() -> dict:
+        assign_layers(model, layers)
+        with torch.no_grad():
+            outputs = model(inputs)
+        return {**output_summary(outputs), "outputs": tensor_to_list(outputs)}
+
+    outcome = guarded(run)
+    result.update({"forward_error": outcome["error"]} if "error" in outcome else outcome)
+    return result
+
+
+# --------------------------------------------------------------------- task 2a
+
+
+def probe_2a(namespace: dict, task_job: dict) -> dict:
+    """Train a small seeded model with the submission's ``train`` and record what happened."""
+    train = namespace.get("train")
+    if train is None:
+        raise ProbeError("no function train is defined")
+    events: list[str] = []
+    model, optimizer, loss_fn, loader = training_setup(events)
+    returned = train(model, loader, optimizer, loss_fn, TRAIN_EPOCHS)
+    if not isinstance(returned, list):
+        raise ProbeError(f"train returned {type_name(returned)}, expected a list of losses")
+    return {"losses": [{"type": type_name(loss), "value": number_or_none(loss)} for loss in returned],
+            "final_params": tensor_to_list(torch.cat([p.detach().flatten() for p in model.parameters()])),
+            "events": compress_events(events), "n_batches": len(loader), "n_epochs": TRAIN_EPOCHS}
+
+
+def training_setup(events: list[str]) -> tuple[nn.Module, torch.optim.Optimizer, nn.Module, DataLoader]:
+    """Model, SGD optimizer, loss and loader that append to ``events`` when used."""
+
+    class RecordingModel(nn.Sequential):
+        def forward(self, batch):
+            events.append("forward")
+            return super().forward(batch)
+
+        def zero_grad(self, set_to_none: bool = True):
+            events.append("zero_grad")
+            super().zero_grad(set_to_none)
+
+    class RecordingSGD(torch.optim.SGD):
+        def zero_grad(self, set_to_none: bool = True):
+            events.append("zero_grad")
+            super().zero_grad(set_to_none)
+
+        def step(self, closure=None):
+            events.append("step")
+            return super().step(closure)
+
+    class RecordingLoss(nn.CrossEntropyLoss):
+        def forward(self, predictions, labels):
+            events.append("loss")
+            return super().forward(predictions, labels)
+
+    torch.manual_seed(PROBE_SEED)
+    n_features = math.prod(TRAIN_FEATURE_SHAPE)
+    model = RecordingModel(nn.Flatten(), nn.Linear(n_features, TRAIN_HIDDEN), nn.ReLU(),
+                           nn.Linear(TRAIN_HIDDEN, N_CLASSES))
+    first_weight = next(model.parameters())
+    first_weight.register_hook(lambda grad: events.append("backward"))
+    optimizer = RecordingSGD(model.parameters(), lr=TRAIN_LR, momentum=TRAIN_MOMENTUM)
+    images = torch.randn((TRAIN_SAMPLES, *TRAIN_FEATURE_SHAPE), generator=generator(500))
+    labels = torch.randint(N_CLASSES, (TRAIN_SAMPLES,), generator=generator(501))
+    loader = DataLoader(TensorDataset(images, labels), batch_size=TRAIN_BATCH, shuffle=False)
+    return model, optimizer, RecordingLoss(label_smoothing=TRAIN_LABEL_SMOOTHING), loader
+
+
+def compress_events(events: list[str]) -> list[str]:
+    """Events with repeated forward passes kept once per run, e.g. [forward, loss, backward, step]."""
+    compressed: list[str] = []
+    for event in events:
+        if not (compressed and compressed[-1] == event == "forward"):
+            compressed.append(event)
+    return compressed
+
+
+# --------------------------------------------------------------------- task 2b
+
+
+def probe_2b(namespace: dict, task_job: dict) -> dict:
+    """Run the submission's 2b code with small loaders and describe optimizers and loaders used."""
+    iterations: list[str] = []
+    loaders = {name: recording_loader(name, spec, 600 + offset, iterations)
+               for offset, (name, spec) in enumerate(LOADER_2B.items())}
+    namespace.update(train_loader=loaders["train"], test_loader=loaders["test"],
+                     train_set=loaders["train"].dataset, test_set=loaders["test"].dataset)
+    torch.manual_seed(PROBE_SEED)
+    if task_job["kind"] == "function":
+        models = [namespace["SimpleMLP"](list(DIMS_2B)) for _ in range(MODELS_2B)]
+        returned = namespace["train_models"](models, loaders["train"], nn.CrossEntropyLoss())
+        if not isinstance(returned, (tuple, list)) or len(returned) != 2:
+            raise ProbeError(f"train_models returned {type_name(returned)}, expected (optimizers, losses)")
+        optimizers, losses = returned
+    else:
+        exec(compile(task_job["code"], "<submission>", "exec"), namespace)
+        models, optimizers, losses = (namespace.get(n) for n in ("models", "optimizers", "losses"))
+    if not isinstance(models, list) or not all(isinstance(m, nn.Module) for m in models):
+        raise ProbeError(f"models is {type_name(models)}, expected the list of models")
+    if not isinstance(optimizers, (list, tuple)):
+        raise ProbeError(f"optimizers is {type_name(optimizers)}, expected a list with one optimizer per model")
+    owner = {id(p): index for index, model in enumerate(models) for p in model.parameters()}
+    return {"n_models": len(models),
+            "optimizers": [describe_optimizer(o, owner, models) for o in optimizers],
+            "n_distinct_optimizers": len({id(o) for o in optimizers}),
+            "loader_iterations": {name: iterations.count(name) for name in loaders},
+            "loader_batches": {name: len(loader) for name, loader in loaders.items()},
+            "loss_lengths": [len(l) if isinstance(l, (list, tuple)) else None for l in losses]
+            if isinstance(losses, (list, tuple)) else None}
+
+
+def recording_loader(name: str, spec: dict, seed_offset: int, iterations: list[str]) -> DataLoader:
+
+    class RecordingLoader(DataLoader):
+        def __iter__(self):
+            iterations.append(name)
+            return super().__iter__()
+
+    images = torch.rand((spec["samples"], *MNIST_SHAPE), generator=generator(seed_offset))
+    labels = torch.randint(N_CLASSES, (spec["samples"],), generator=generator(seed_offset + 1))
+    return RecordingLoader(TensorDataset(images, labels), batch_size=spec["batch"], shuffle=False)
+
+
+def describe_optimizer(optimizer: object, owner: dict, models: list) -> dict:
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        return {"type": type_name(optimizer), "is_optimizer": False}
+    parameters = [p for group in optimizer.param_groups for p in group["params"]]
+    owners = sorted({owner.get(id(p), -1) for p in parameters})
+    complete = [all(any(p is q for q in parameters) for p in model.parameters()) for model in models]
+    return {"type": type_name(optimizer), "is_optimizer": True,
+            "lrs": [number_or_none(group.get("lr")) for group in optimizer.param_groups],
+            "owners": owners, "complete_for": [i for i, ok in enumerate(complete) if ok]}
+
+
+# --------------------------------------------------------------------- tasks 3a and 3b
+
+
+def oracle_model() -> nn.Module:
+    """Flatten + Linear whose logits are the first 10 pixels: an image says what is predicted."""
+    model = nn.Sequential(nn.Flatten(), nn.Linear(MNIST_FEATURES, N_CLASSES))
+    with torch.no_grad():
+        model[1].weight.zero_()
+        model[1].weight[:, :N_CLASSES] = torch.eye(N_CLASSES)
+        model[1].bias.zero_()
+    return model
+
+
+def images_predicting(predicted: torch.Tensor, seed_offset: int) -> torch.Tensor:
+    """MNIST-shaped images for which oracle_model predicts ``predicted`` (N,)."""
+    images = torch.rand((len(predicted), MNIST_FEATURES), generator=generator(seed_offset)) * ORACLE_NOISE
+    images[torch.arange(len(predicted)), predicted] = ORACLE_HIGH
+    return images.reshape(len(predicted), *MNIST_SHAPE)
+
+
+def accuracy_case(name: str) -> dict:
+    """Labels, predictions and batch size of one 3a case (plain lists)."""
+    spec = ACCURACY_CASES[name]
+    correct = torch.tensor(spec["correct"], dtype=torch.bool)
+    labels = torch.randint(N_CLASSES, (len(correct),), generator=generator(700))
+    shift = torch.randint(1, N_CLASSES, (len(correct),), generator=generator(701))
+    predicted = torch.where(correct, labels, (labels + shift) % N_CLASSES)
+    return {"labels": labels.tolist(), "predicted": predicted.tolist(), "batch": spec["batch"]}
+
+
+def per_class_case(absent: tuple[int, ...]) -> dict:
+    """Labels and predictions where class c has PER_CLASS_BASE + c samples (none for ``absent``).
+
+    About half of each class is right; wrong predictions go to the lowest classes,
+    so that precision and recall differ.
+    """
+    labels = [c for c in range(N_CLASSES) if c not in absent for _ in range(PER_CLASS_BASE + c)]
+    predicted = []
+    for index, label in enumerate(labels):
+        wrong = (label + 1 + index % 3) % N_CLASSES
+        predicted.append(label if index % 2 == 0 else wrong)
+    order = torch.randperm(len(labels), generator=generator(800)).tolist()
+    return {"labels": [labels[i] for i in order], "predicted": [predicted[i] for i in order],
+            "batch": PER_CLASS_BATCH}
+
+
+def case_loader(case: dict, seed_offset: int) -> DataLoader:
+    images = images_predicting(torch.tensor(case["predicted"]), seed_offset)
+    labels = torch.tensor(case["labels"], dtype=torch.long)
+    return DataLoader(TensorDataset(images, labels), batch_size=case["batch"], shuffle=False)
+
+
+def probe_3a(namespace: dict, task_job: dict) -> dict:
+    compute_accuracy = namespace.get("compute_accuracy")
+    if compute_accuracy is None:
+        raise ProbeError("no function compute_accuracy is defined")
+    return {name: guarded(lambda n=name: call_accuracy(compute_accuracy, accuracy_case(n)))
+            for name in ACCURACY_CASES}
+
+
+def call_accuracy(compute_accuracy: Callable, case: dict) -> dict:
+    value = compute_accuracy(oracle_model(), case_loader(case, 900))
+    return {"type": type_name(value), "value": number_or_none(value), "case": case}
+
+
+def probe_3b(namespace: dict, task_job: dict) -> dict:
+    per_class = namespace.get("compute_accuracy_per_class")
+    if per_class is None:
+        raise ProbeError("no function compute_accuracy_per_class is defined")
+    cases = {"all_classes": per_class_case(()), "absent_classes": per_class_case(ABSENT_CLASSES)}
+    results = {name: guarded(lambda c=case: call_per_class(per_class, c)) for name, case in cases.items()}
+    return {**results, "cases": cases, "absent": list(ABSENT_CLASSES)}
+
+
+def call_per_class(per_class: Callable, case: dict) -> dict:
+    returned = per_class(oracle_model(), case_loader(case, 1000))
+    if not isinstance(returned, dict):
+        raise ProbeError(f"it returned {type_name(returned)}, expected a dict")
+    return {"entries": [{"key_type": type_name(key), "key": number_or_none(key), "key_repr": repr(key)[:40],
+                         "value_type": type_name(value), "value": number_or_none(value)}
+                        for key, value in returned.items()]}
+
+
+PROBES = {"1a": probe_1a, "1b": probe_1b, "2a": probe_2a, "2b": probe_2b, "3a": probe_3a, "3b": probe_3b}
+
+
+def run_reference_probe(task_job: dict) -> dict:
+    """run_probe with the reference's progress bars and prints kept off the grader's terminal."""
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        return run_probe(task_job)
