@@ -3,7 +3,8 @@
     python grade.py [--json FILE] [--csv FILE] [--jobs N] PATH...
 
 Each PATH is a notebook (a copy of Ex4_Optimization2.ipynb with the student's
-code) or a Python module defining the same names as solution.py. Prints one
+code), a Python module defining the same names as solution.py, or a folder:
+then every *.ipynb and *.py file directly inside it is graded, sorted by name. Prints one
 row per submission with the points of every task and the total, then the
 messages of every lost point. Exit status 0 when grading ran, whatever the
 points; 2 when it could not run (e.g. a path does not exist). How tasks are
@@ -16,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from grading.core import REFERENCE_PATH, grade_paths
+from grading.core import REFERENCE_PATH, expand_paths, grade_paths
 from grading.report import table, to_csv, to_json, write_atomically
 from grading.extract import SubmissionError
 from grading.sandbox import GradingProcessError, Limits
@@ -26,7 +27,9 @@ EXIT_CANNOT_GRADE = 2
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="submitted .ipynb notebooks or .py modules")
+    parser.add_argument("paths", nargs="+", metavar="PATH",
+                        help="submitted .ipynb notebooks or .py modules, or folders of them (every *.ipynb and "
+                             "*.py file directly inside, sorted)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the gradebook as JSON to FILE")
     parser.add_argument("--csv", type=Path, metavar="FILE", help="write one CSV row per submission to FILE")
     parser.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1), metavar="N",
@@ -45,13 +48,18 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
-    submissions = [Path(p) for p in arguments.paths]
+    try:
+        paths = expand_paths(arguments.paths)
+    except FileNotFoundError as exc:
+        print(f"grade.py: error: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_GRADE
+    submissions = [Path(p) for p in paths]
     for output in (arguments.json, arguments.csv):
         if output is not None and any(output.resolve() == s.resolve() for s in submissions):
             print(f"grade.py: error: {output} is a submission; choose another output file", file=sys.stderr)
             return EXIT_CANNOT_GRADE
     try:
-        grades = grade_paths(arguments.paths, Limits(task_timeout_s=arguments.task_timeout), arguments.jobs,
+        grades = grade_paths(paths, Limits(task_timeout_s=arguments.task_timeout), arguments.jobs,
                              arguments.reference)
     except (FileNotFoundError, GradingProcessError, SubmissionError) as exc:
         print(f"grade.py: error: {exc}", file=sys.stderr)

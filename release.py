@@ -48,6 +48,7 @@ BUNDLE_FILES = {
     "utils.py": "utils.py",
     "mnist_data.py": "mnist_data.py",
     "self_checks.py": "self_checks.py",
+    "model_properties.py": "model_properties.py",
     "README.md": f"{TEMPLATES_DIR}/student_README.md",
     "data/README.md": "data/README.md",
 }
@@ -339,7 +340,9 @@ def _is_bundle(path: Path) -> bool:
 def _zip_is_bundle(path: Path, folder_name: str) -> bool:
     try:
         with zipfile.ZipFile(path) as archive:
-            return f"{folder_name}/{MARKER_NAME}" in archive.namelist()
+            # zips of earlier releases held the marker file itself
+            return (archive.comment == MARKER_TEXT.encode("utf-8")
+                    or f"{folder_name}/{MARKER_NAME}" in archive.namelist())
     except zipfile.BadZipFile:
         return False
 
@@ -369,9 +372,14 @@ def write_bundle_files(folder: Path, root: Path, notebook: nbformat.NotebookNode
 
 
 def write_zip(folder: Path, zip_path: Path, top_name: str) -> None:
-    """Zip ``folder`` as ``top_name/...``: sorted entries, fixed timestamps and modes."""
+    """Zip ``folder`` as ``top_name/...``: sorted entries, fixed timestamps and modes.
+
+    The marker file stays out of the zip (students unpack it anywhere); the
+    zip carries the marker text as its comment instead.
+    """
     with zipfile.ZipFile(zip_path, "w") as archive:
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        archive.comment = MARKER_TEXT.encode("utf-8")
+        for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MARKER_NAME):
             info = zipfile.ZipInfo(f"{top_name}/{path.relative_to(folder).as_posix()}",
                                    date_time=ZIP_DATE_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED

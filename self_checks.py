@@ -25,6 +25,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from model_properties import (AFFINE_TOLERANCE, affine_residual, count_parameters, expected_parameter_count,
+                              load_values, shape_matched_orderings)
+
 __all__ = [
     "check_task_1a",
     "check_task_1b",
@@ -38,9 +41,6 @@ CHECK_SEED = 1234
 # absolute/relative tolerances for comparing float32 results of the same computation
 ATOL = 1e-5
 RTOL = 1e-4
-# an affine map satisfies f(a + b) - f(a) - f(b) + f(0) = 0 up to rounding; a
-# model with a working nonlinearity deviates far more than this
-AFFINE_TOLERANCE = 1e-4
 N_CLASSES = 10
 MNIST_IMAGE_SHAPE = (1, 28, 28)
 TASK_1B_DIMS = [28 * 28, 32, 32, 32, 10]
@@ -48,7 +48,8 @@ TASK_2B_LEARNING_RATE = 0.04
 # a trained model's mean loss over the last iterations must be below this
 # share of its mean loss over the first iterations
 LOSS_DROP_FACTOR = 0.9
-NOT_IMPLEMENTED = "implemented"
+# name of the single result reported for a task that is still a TODO stub
+STUB_RESULT_NAME = "implemented"
 # a failed gate check skips the checks after it, which build on what it checks
 _GATE = True
 _INDEPENDENT = False
@@ -98,7 +99,7 @@ def _run_checks(task: str,
             continue
         except NotImplementedError:
             return [CheckResult(
-                NOT_IMPLEMENTED, False,
+                STUB_RESULT_NAME, False,
                 f"Task {task} is not implemented yet: replace the TODO stub with your "
                 "code, run its cell, then run this check again.")]
         except _CheckFailed as failure:
@@ -118,7 +119,7 @@ def _run_checks(task: str,
 
 def _format_report(task: str, results: Sequence[CheckResult]) -> str:
     """The verdict printed in the notebook."""
-    if len(results) == 1 and results[0].name == NOT_IMPLEMENTED:
+    if len(results) == 1 and results[0].name == STUB_RESULT_NAME:
         return f"Task {task} self-check: {results[0].message}"
     n_passed = sum(result.passed for result in results)
     lines = [f"Task {task} self-check: {n_passed} of {len(results)} checks passed."]
@@ -166,26 +167,14 @@ def _device_of(model: nn.Module) -> torch.device:
     return next((parameter.device for parameter in model.parameters()), torch.device("cpu"))
 
 
-def _count_parameters(model: nn.Module) -> int:
-    return sum(parameter.numel() for parameter in model.parameters())
-
-
-def _expected_parameter_count(dims: Sequence[int]) -> int:
-    """Weights and biases of one nn.Linear per consecutive pair of ``dims``."""
-    return sum(n_in * n_out + n_out for n_in, n_out in zip(dims[:-1], dims[1:]))
-
-
 def _linear_shapes(model: nn.Module) -> list[tuple[int, int]]:
     """(out_features, in_features) of the model's nn.Linear layers, in registration order."""
     return [tuple(module.weight.shape) for module in model.modules() if isinstance(module, nn.Linear)]
 
 
-def _affine_deviation(model: nn.Module, inputs_a: torch.Tensor, inputs_b: torch.Tensor) -> float:
-    """max |f(a + b) - f(a) - f(b) + f(0)|: zero exactly when f is affine on these inputs."""
-    with torch.no_grad():
-        zeros = torch.zeros_like(inputs_a)
-        deviation = model(inputs_a + inputs_b) - model(inputs_a) - model(inputs_b) + model(zeros)
-    return deviation.abs().max().item()
+def _load_parameters(model: nn.Module, values: Sequence[torch.Tensor]) -> None:
+    """Copy ``values`` into ``model``'s parameters, in parameter order."""
+    load_values(model, values, range(len(values)))
 
 
 # ----------------------------------------------------------------------------- Task 1a
@@ -225,8 +214,8 @@ def task_1a_results(simple_mlp_class: type) -> list[CheckResult]:
 
     def parameters() -> str:
         for dims in (_SMALL_DIMS, _SINGLE_LAYER_DIMS):
-            expected = _expected_parameter_count(dims)
-            got = _count_parameters(models[len(dims)])
+            expected = expected_parameter_count(dims)
+            got = count_parameters(models[len(dims)])
             hint = ("layers kept in a plain Python list (or dict) are not registered as "
                     "parameters: use nn.ModuleList" if got < expected else
                     "create exactly one nn.Linear per pair of consecutive sizes in dims, "
@@ -240,11 +229,11 @@ def task_1a_results(simple_mlp_class: type) -> list[CheckResult]:
     def layer_shapes() -> str:
         expected = [(n_out, n_in) for n_in, n_out in zip(_SMALL_DIMS[:-1], _SMALL_DIMS[1:])]
         got = _linear_shapes(models[len(_SMALL_DIMS)])
-        _require(got == expected,
+        _require(sorted(got) == sorted(expected),
                  f"nn.Linear weights of shapes {expected} for dims={_SMALL_DIMS}",
                  f"{got}",
                  "layer i maps dims[i] features to dims[i + 1] features")
-        return "one nn.Linear per pair of consecutive sizes, in order"
+        return "one nn.Linear per pair of consecutive sizes"
 
     def negative_logits() -> str:
         with torch.no_grad():
@@ -257,20 +246,21 @@ def task_1a_results(simple_mlp_class: type) -> list[CheckResult]:
         return "the outputs (logits) can be negative"
 
     def nonlinear() -> str:
-        deviation = _affine_deviation(models[len(_SMALL_DIMS)], inputs, other_inputs)
-        _require(deviation > AFFINE_TOLERANCE,
-                 f"a nonlinear model for dims={_SMALL_DIMS}: f(a + b) differs from "
-                 "f(a) + f(b) - f(0)",
-                 "f(a + b) = f(a) + f(b) - f(0), so the model is a single affine map",
+        residual = affine_residual(models[len(_SMALL_DIMS)], inputs, other_inputs)
+        _require(residual > AFFINE_TOLERANCE,
+                 f"a nonlinear model for dims={_SMALL_DIMS}: f((a + b) / 2) differs from "
+                 "(f(a) + f(b)) / 2",
+                 f"f((a + b) / 2) = (f(a) + f(b)) / 2 up to {residual:.2g} (relative), so the "
+                 "model behaves like a single affine map",
                  "apply the ReLU activation after every layer except the last")
         return "the model is nonlinear (it has activations between layers)"
 
     def single_layer_affine() -> str:
-        deviation = _affine_deviation(models[len(_SINGLE_LAYER_DIMS)], inputs, other_inputs)
-        _require(deviation <= AFFINE_TOLERANCE,
+        residual = affine_residual(models[len(_SINGLE_LAYER_DIMS)], inputs, other_inputs)
+        _require(residual <= AFFINE_TOLERANCE,
                  f"dims={_SINGLE_LAYER_DIMS} (no hidden layer) to give one plain nn.Linear, "
                  "an affine map",
-                 f"a nonlinear model (deviation from affine {deviation:.3g})",
+                 f"a nonlinear model (relative deviation from affine {residual:.3g})",
                  "there is no activation after the last layer; with two sizes in dims the "
                  "only layer is the last one")
         return "with no hidden layer the model is a single affine layer"
@@ -324,11 +314,10 @@ def task_1b_results(model1: object, model2: object, model3: object) -> list[Chec
     def parameter_shapes() -> str:
         for name, model in models.items():
             got = [tuple(parameter.shape) for parameter in model.parameters()]
-            _require(got == expected_shapes,
+            _require(sorted(got) == sorted(expected_shapes),
                      f"{name} to have the parameter shapes of SimpleFixedMLP, {expected_shapes}",
                      f"{got}",
-                     f"use the layer sizes {TASK_1B_DIMS}, one nn.Linear with bias per pair, "
-                     "in that order")
+                     f"use the layer sizes {TASK_1B_DIMS}, one nn.Linear with bias per pair")
         return "all three have the parameters of SimpleFixedMLP"
 
     def outputs() -> str:
@@ -346,16 +335,22 @@ def task_1b_results(model1: object, model2: object, model3: object) -> list[Chec
         reference_parameters = [parameter.detach().cpu() for parameter in model1.parameters()]
         with torch.no_grad():
             reference_output = model1(inputs.to(_device_of(model1))).cpu()
+        reference_shapes = [tuple(value.shape) for value in reference_parameters]
         for name in ("model2", "model3"):
             twin = copy.deepcopy(models[name]).cpu()
-            with torch.no_grad():
-                for parameter, value in zip(twin.parameters(), reference_parameters):
-                    parameter.copy_(value)
-                output = twin(inputs)
+            # equal-shaped layers may be registered in another order than they are applied
+            orderings = shape_matched_orderings([tuple(p.shape) for p in twin.parameters()], reference_shapes)
+            differences = []
+            for order in orderings:
+                load_values(twin, reference_parameters, order)
+                with torch.no_grad():
+                    output = twin(inputs)
+                differences.append((output - reference_output).abs().max().item())
+                if torch.allclose(output, reference_output, atol=ATOL, rtol=RTOL):
+                    break
             _require(torch.allclose(output, reference_output, atol=ATOL, rtol=RTOL),
                      f"{name} with the parameters of model1 to compute the same outputs",
-                     "different outputs (max difference "
-                     f"{(output - reference_output).abs().max().item():.3g})",
+                     f"different outputs (max difference {min(differences):.3g})",
                      "put a ReLU after every linear layer except the last one, as in "
                      "SimpleFixedMLP")
         return "with equal parameters all three compute the same function"
@@ -468,14 +463,17 @@ def task_2a_results(train_fn: Callable) -> list[CheckResult]:
                  "call optimizer.step() after computing the gradients")
         return "one optimizer step per iteration"
 
-    def fresh_gradients() -> str:
+    def replayed_steps():
+        """(step, inputs, labels, model with the parameters seen at that step, its index)."""
         batches = [batch for _ in range(_N_EPOCHS_2A) for batch in loader]
         probe = copy.deepcopy(model)
-        for step, ((inputs, labels), seen_parameters, seen_gradients) in enumerate(
-                zip(batches, optimizer.seen_parameters, optimizer.seen_gradients)):
-            with torch.no_grad():
-                for parameter, value in zip(probe.parameters(), seen_parameters):
-                    parameter.copy_(value)
+        for index, ((inputs, labels), seen_parameters) in enumerate(zip(batches, optimizer.seen_parameters)):
+            _load_parameters(probe, seen_parameters)
+            yield index + 1, inputs, labels, probe, index
+
+    def fresh_gradients() -> str:
+        for step, inputs, labels, probe, index in replayed_steps():
+            seen_gradients = optimizer.seen_gradients[index]
             with torch.enable_grad():
                 batch_gradients = torch.autograd.grad(loss_fn(probe(inputs), labels),
                                                       list(probe.parameters()))
@@ -487,22 +485,17 @@ def task_2a_results(train_fn: Callable) -> list[CheckResult]:
                     "not between backward() and step()" if all_zero else
                     "gradients add up over iterations unless you reset them: call "
                     "optimizer.zero_grad() once per iteration, before backward()")
-            _require(matches, f"at step {step + 1} the gradient of that batch's loss only",
+            _require(matches, f"at step {step} the gradient of that batch's loss only",
                      "a different gradient", hint)
         return "each step uses the gradient of the current batch only (gradients are reset)"
 
     def losses_match_batches() -> str:
-        batches = [batch for _ in range(_N_EPOCHS_2A) for batch in loader]
-        probe = copy.deepcopy(model)
-        for step, ((inputs, labels), seen_parameters, loss) in enumerate(
-                zip(batches, optimizer.seen_parameters, run["losses"])):
+        for (step, inputs, labels, probe, _), loss in zip(replayed_steps(), run["losses"]):
             with torch.no_grad():
-                for parameter, value in zip(probe.parameters(), seen_parameters):
-                    parameter.copy_(value)
                 expected = loss_fn(probe(inputs), labels).item()
                 loss = loss.item() if isinstance(loss, torch.Tensor) else loss
             _require(math.isclose(loss, expected, rel_tol=RTOL, abs_tol=ATOL),
-                     f"loss {step + 1} to be loss_fn(model(batch), labels) of that batch "
+                     f"loss {step} to be loss_fn(model(batch), labels) of that batch "
                      f"({expected:.4f})", f"{loss:.4f}",
                      "append the loss of the current batch, computed before the step")
         return "each loss is the loss of its batch"

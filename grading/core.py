@@ -13,9 +13,8 @@ from pathlib import Path
 
 from grading.extract import Submission, SubmissionError, TaskCode, extract, reference_code
 from grading.sandbox import PROJECT_ROOT, Limits, run_in_sandbox
-from grading.verdicts import TASK_POINTS, TaskGrade, grade_task
-
-TASKS = tuple(TASK_POINTS)
+from grading.verdicts import TaskGrade, grade_task
+from solution_regions import TASKS
 REFERENCE_PATH = PROJECT_ROOT / "solution.py"
 # definitions each task's namespace takes from the reference (the given class and other tasks' answers)
 REFERENCE_NEEDS = {
@@ -54,6 +53,30 @@ def task_job(task: str, code: TaskCode, reference: tuple[tuple[str, ...], dict[s
             "reference_definitions": [definitions[name] for name in REFERENCE_NEEDS[task]],
             "imports": list(code.imports), "helpers": list(code.helpers),
             "definition": code.definition, "code": code.code}
+
+
+SUBMISSION_SUFFIXES = (".ipynb", ".py")
+
+
+def expand_paths(paths: list[str]) -> list[str]:
+    """``paths`` with every folder replaced by the submissions directly inside it.
+
+    A folder stands for its ``*.ipynb`` and ``*.py`` files (not those in
+    subfolders), sorted by name. Raises FileNotFoundError for a folder that
+    holds none; other paths are kept as given.
+    """
+    expanded = []
+    for path in paths:
+        folder = Path(path)
+        if not folder.is_dir():
+            expanded.append(path)
+            continue
+        found = sorted(str(p) for p in folder.iterdir() if p.is_file() and p.suffix in SUBMISSION_SUFFIXES)
+        if not found:
+            raise FileNotFoundError(f"the folder {path} holds no submission: no "
+                                    f"{' or '.join('*' + s for s in SUBMISSION_SUFFIXES)} file directly inside it")
+        expanded.extend(found)
+    return expanded
 
 
 def check_paths(paths: list[str]) -> None:

@@ -1,7 +1,9 @@
 """What the sandboxed process runs for each task, on inputs the grader chooses.
 
-This module imports only the standard library and torch: the sandbox loads
-it by file path, without the project on ``sys.path``. Every probe takes a
+This module imports only the standard library, torch and ``model_properties``
+(checks shared with the self-checks): the sandbox loads it by file path,
+without the project on ``sys.path``, from a scratch folder that holds a copy
+of ``model_properties.py``. Every probe takes a
 namespace (the reference definitions with one task's definition taken from
 the submission) and returns plain JSON data -- shapes, numbers, type names --
 never a verdict. The grader runs the same probe on the reference namespace in
@@ -21,6 +23,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+
+from model_properties import MAX_PARAMETER_ORDERINGS, affine_residual, load_values, shape_matched_orderings
 
 PROBE_SEED = 1234
 MNIST_SHAPE = (1, 28, 28)
@@ -161,13 +165,17 @@ def canonical_layers(dims: list[int], seed_offset: int) -> list[tuple[torch.Tens
     return layers
 
 
-def assign_layers(model: nn.Module, layers: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-    """Copy ``layers`` into ``model``'s parameters, matched by shape in parameter order.
+def layer_orderings(model: nn.Module, layers: list[tuple[torch.Tensor, torch.Tensor]]
+                    ) -> tuple[list[torch.Tensor], list[list[int]]]:
+    """The layer tensors as values for ``model``'s parameters and the ways to assign them by shape.
 
-    Names and containers do not matter: the k-th parameter of a shape gets the
-    k-th layer tensor of that shape. A weight stored as (in x out), as for
-    ``x @ W``, gets the transposed matrix; then square weights are taken as
-    transposed too. Raises ProbeError when the shapes do not fit one to one.
+    Names, containers and registration order do not matter: every parameter
+    gets a layer tensor of its shape, and equal-shaped parameters are tried in
+    every order (up to ``MAX_PARAMETER_ORDERINGS``, see
+    ``model_properties.shape_matched_orderings``), the registration order
+    first. A weight stored as (in x out), as for ``x @ W``, gets the
+    transposed matrix; then square weights are taken as transposed too.
+    Raises ProbeError when the shapes do not fit one to one.
     """
     parameters = list(model.parameters())
     shapes = [tuple(p.shape) for p in parameters]
@@ -175,19 +183,29 @@ def assign_layers(model: nn.Module, layers: list[tuple[torch.Tensor, torch.Tenso
     if not parameters:
         raise ProbeError("the model has no registered parameters")
     transposed = any(len(s) == 2 and s not in wanted and (s[1], s[0]) in wanted for s in shapes)
-    pool: dict[tuple, list[torch.Tensor]] = {}
-    for weight, bias in layers:
-        stored = weight.T if transposed else weight
-        pool.setdefault(tuple(stored.shape), []).append(stored)
-        pool.setdefault(tuple(bias.shape), []).append(bias)
-    with torch.no_grad():
-        for parameter, shape in zip(parameters, shapes):
-            candidates = pool.get(shape)
-            if not candidates:
-                raise ProbeError(f"parameter shapes {shapes} do not match the layers' {wanted}")
-            parameter.copy_(candidates.pop(0))
-    if any(pool.values()):
-        raise ProbeError(f"parameter shapes {shapes} do not match the layers' {wanted}")
+    values = [tensor for weight, bias in layers for tensor in ((weight.T if transposed else weight), bias)]
+    try:
+        orderings = shape_matched_orderings(shapes, [tuple(v.shape) for v in values], MAX_PARAMETER_ORDERINGS)
+    except ValueError:
+        raise ProbeError(f"parameter shapes {shapes} do not match the layers' {wanted}") from None
+    return values, orderings
+
+
+def outputs_by_ordering(model: nn.Module, layers: list, inputs: torch.Tensor) -> list[list]:
+    """``model(inputs)`` for every way to give it ``layers`` as weights (see ``layer_orderings``).
+
+    The grader keeps the ordering whose outputs are closest to the reference's.
+    """
+    values, orderings = layer_orderings(model, layers)
+    outputs = []
+    for order in orderings:
+        load_values(model, values, order)
+        with torch.no_grad():
+            output = model(inputs)
+        output_summary(output)
+        outputs.append(tensor_to_list(output))
+    load_values(model, values, orderings[0])
+    return outputs
 
 
 def parameter_summary(model: nn.Module) -> dict:
@@ -231,22 +249,23 @@ def probe_mlp(mlp_class: type, config: dict, index: int) -> dict:
 
 
 def mlp_behaviour(model: nn.Module, inputs: torch.Tensor, others: torch.Tensor, layers: list) -> dict:
+    """Sign of the outputs with the model's own weights; non-affinity and outputs with ``layers``.
+
+    Non-affinity is measured with the canonical weights when they fit (the
+    default initialisation is so small that e.g. a sigmoid is almost linear
+    on it), else with the model's own weights.
+    """
     with torch.no_grad():
         outputs = model(inputs)
-        result = output_summary(outputs)
-        result["min_output"] = float(outputs.min())
-        # an affine map sends the midpoint of two inputs to the midpoint of their outputs
-        midpoint = model((inputs + others) / 2)
-        halfway = (outputs + model(others)) / 2
-        scale = float(outputs.abs().mean()) or 1.0
-        result["affine_residual"] = float((midpoint - halfway).abs().max()) / scale
+    result = output_summary(outputs)
+    result["min_output"] = float(outputs.min())
     try:
-        assign_layers(model, layers)
+        result["outputs_by_ordering"] = outputs_by_ordering(model, layers, inputs[:BATCH_1A])
+        result["residual_weights"] = "canonical"
     except ProbeError as exc:
         result["assign_error"] = str(exc)
-        return result
-    with torch.no_grad():
-        result["outputs"] = tensor_to_list(model(inputs[:BATCH_1A]))
+        result["residual_weights"] = "own"
+    result["affine_residual"] = affine_residual(model, inputs, others)
     return result
 
 
@@ -283,10 +302,7 @@ def describe_model(model: object, fixed_class: type, mlp_class: type, inputs: to
               "is_sequential": isinstance(model, nn.Sequential), **parameter_summary(model)}
 
     def run() -> dict:
-        assign_layers(model, layers)
-        with torch.no_grad():
-            outputs = model(inputs)
-        return {**output_summary(outputs), "outputs": tensor_to_list(outputs)}
+        return {"outputs_by_ordering": outputs_by_ordering(model, layers, inputs)}
 
     outcome = guarded(run)
     result.update({"forward_error": outcome["error"]} if "error" in outcome else outcome)

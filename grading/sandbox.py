@@ -18,7 +18,8 @@ student code then has the grading user's file permissions, and only the
 other limits apply -- grade as root, or in a container, for untrusted code.
 
 The scratch folder holds read-only copies of the notebook's companion modules
-(utils.py, mnist_data.py, self_checks.py); the project folder, solution.py
+(utils.py, mnist_data.py, self_checks.py, and model_properties.py, which the
+probes import too); the project folder, solution.py
 and the tests are not on the task's ``sys.path``.
 """
 from __future__ import annotations
@@ -33,11 +34,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from solution_regions import TASKS
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CHILD_SCRIPT = Path(__file__).resolve().parent / "child.py"
 PROBES_SCRIPT = Path(__file__).resolve().parent / "probes.py"
 # modules a notebook imports next to itself; copied read-only into the scratch folder
-COMPANION_MODULES = ("utils.py", "mnist_data.py", "self_checks.py")
+COMPANION_MODULES = ("utils.py", "mnist_data.py", "self_checks.py", "model_properties.py")
 # imported by the grading process before forking, so that tasks do not pay for them
 PRELOADED_MODULES = ("utils", "self_checks")
 # unprivileged uids for task processes when grading as root: one per parallel slot
@@ -47,7 +50,6 @@ STARTUP_ALLOWANCE_S = 120.0
 # extra wall time per task: fork, workdir, reaping
 TASK_OVERHEAD_S = 5.0
 SCRATCH_MODE = 0o755
-TASK_NAMES = ("1a", "1b", "2a", "2b", "3a", "3b")
 REFERENCE_KEY = "reference"
 COMPANION_MODE = 0o444
 
@@ -103,7 +105,7 @@ def start_child(scratch: Path, submissions: list[dict], reference_tasks: list[di
 
 def finish_child(process: subprocess.Popen, submissions: list[dict], limits: Limits) -> dict[str, dict]:
     """Outcomes per submission key and task; a failed grading process fails its unfinished tasks."""
-    n_tasks = sum(len(s["tasks"]) for s in submissions) + len(TASK_NAMES)
+    n_tasks = sum(len(s["tasks"]) for s in submissions) + len(TASKS)
     timeout = STARTUP_ALLOWANCE_S + n_tasks * (limits.task_timeout_s + TASK_OVERHEAD_S)
     try:
         stdout, stderr = process.communicate(process.job_text.encode(), timeout=timeout)
@@ -129,7 +131,7 @@ def finish_child(process: subprocess.Popen, submissions: list[dict], limits: Lim
 
 def reference_results(outcomes: dict[str, dict]) -> dict[str, dict]:
     failed = {task: outcome.get("error") for task, outcome in outcomes.items() if outcome.get("status") != "ok"}
-    if failed or set(outcomes) != set(TASK_NAMES):
+    if failed or set(outcomes) != set(TASKS):
         raise GradingProcessError(f"the reference solution could not be probed: {failed or 'no results'}")
     return {task: outcome["result"] for task, outcome in outcomes.items()}
 

@@ -33,8 +33,11 @@ stopped by a limit gets 0 points and one message saying so.
 |     | NaN for a class without samples (2) | division by zero |
 
 The weights in 1a/1b are compared by giving the submission's model the
-reference weights matched by parameter shape (names and containers do not
-matter); the other checks use only outputs.
+reference weights matched by parameter shape (names, containers and the
+order in which equal-shaped layers are registered do not matter: every
+ordering up to ``model_properties.MAX_PARAMETER_ORDERINGS`` is tried and the
+closest kept); "not an affine map" is measured with those weights too. The
+other checks use only outputs.
 """
 from __future__ import annotations
 
@@ -42,8 +45,9 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from model_properties import AFFINE_TOLERANCE, expected_parameter_count
+from solution_regions import POINTS as TASK_POINTS
 
-TASK_POINTS = {"1a": 20, "1b": 10, "2a": 20, "2b": 10, "3a": 20, "3b": 20}
 CHECK_POINTS = {
     "1a": {"output_shape": 4, "parameter_count": 4, "negative_outputs": 3, "nonlinear": 3, "same_function": 6},
     "1b": {"model1_type": 2, "model2_type": 1, "model2_function": 2, "model3_type": 1, "model3_function": 4},
@@ -59,8 +63,6 @@ OUTPUT_TOL = {"atol": 1e-4, "rtol": 1e-4}
 TRAINING_TOL = {"atol": 1e-4, "rtol": 1e-3}
 # accuracies are ratios of small integers; float32 arithmetic is exact to this
 ACCURACY_TOL = 1e-6
-# relative midpoint error above which a model is not an affine map
-AFFINE_TOL = 1e-3
 FLOAT_TYPES = ("float", "numpy.float64", "numpy.float32")
 
 
@@ -120,6 +122,15 @@ def all_close(actual: list, expected: list, tol: dict) -> bool:
         isinstance(a, (int, float)) and close(float(a), b, **tol) for a, b in zip(actual, expected))
 
 
+def closest_outputs(candidates: list | None, expected: list) -> list | None:
+    """The candidate outputs (one per weight ordering) closest to ``expected``; None if there are none."""
+    scored = [(difference, index) for index, candidate in enumerate(candidates or [])
+              if (difference := max_difference(candidate, expected)) is not None]
+    if not scored:
+        return (candidates or [None])[0]
+    return candidates[min(scored)[1]]
+
+
 # --------------------------------------------------------------------- 1a
 
 
@@ -131,11 +142,12 @@ def verdict_1a(student: dict, reference: dict) -> TaskGrade:
             for check in CHECK_POINTS["1a"]:
                 checks.fail(check, f"{call} raised {mine['error']}")
             continue
-        if mine.get("n_params") != ref["n_params"]:
+        expected_count = expected_parameter_count(ref["dims"])
+        if mine.get("n_params") != expected_count:
             hint = (" -- layers kept in a plain Python list are not registered; use nn.ModuleList"
                     if not mine.get("n_params") else "")
             checks.fail("parameter_count", f"{call} has {mine.get('n_params')} registered parameters, expected "
-                        f"{ref['n_params']} = sum of (in + 1) * out over the layers{hint}")
+                        f"{expected_count} = sum of (in + 1) * out over the layers{hint}")
         shape, ref_shape = mine["shape"], ref["shape"]
         batch_shape = [ref["batch"], *ref["sample_shape"]]
         if shape.get("output_shape") != ref_shape["output_shape"]:
@@ -152,13 +164,21 @@ def verdict_1a(student: dict, reference: dict) -> TaskGrade:
         if ref_behaviour["min_output"] < 0 <= behaviour.get("min_output", 0):
             checks.fail("negative_outputs", f"{call} never returned a negative output, the reference does: "
                         "the last layer must not be followed by ReLU (outputs are logits)")
-        if ref_behaviour["affine_residual"] > AFFINE_TOL >= behaviour.get("affine_residual", 0):
-            checks.fail("nonlinear", f"{call} is an affine map: expected ReLU between the layers")
+        residual = behaviour.get("affine_residual", 0)
+        if ref_behaviour["affine_residual"] > AFFINE_TOLERANCE >= residual:
+            weights = ("the reference weights" if behaviour.get("residual_weights") == "canonical"
+                       else "its own initial weights")
+            checks.fail("nonlinear", f"{call} behaves like an affine map on random inputs with {weights} "
+                        f"(relative midpoint residual {residual:.2g}, at most {AFFINE_TOLERANCE:g}): "
+                        "expected ReLU between the layers")
         if "assign_error" in behaviour:
             checks.fail("same_function", f"{call}: could not give it the reference weights: "
                         f"{behaviour['assign_error']}")
-        elif not all_close(behaviour.get("outputs"), ref_behaviour["outputs"], OUTPUT_TOL):
-            difference = max_difference(behaviour.get("outputs"), ref_behaviour["outputs"])
+            continue
+        expected_outputs = ref_behaviour["outputs_by_ordering"][0]
+        outputs = closest_outputs(behaviour.get("outputs_by_ordering"), expected_outputs)
+        if not all_close(outputs, expected_outputs, OUTPUT_TOL):
+            difference = max_difference(outputs, expected_outputs)
             checks.fail("same_function", f"{call} with the reference weights computes a different function "
                         f"(largest output difference {difference}); expected Linear layers with ReLU "
                         "between them and none after the last")
@@ -171,6 +191,7 @@ def verdict_1a(student: dict, reference: dict) -> TaskGrade:
 def verdict_1b(student: dict, reference: dict) -> TaskGrade:
     checks = Checks("1b")
     expected = reference["model1"]
+    expected_outputs = expected["outputs_by_ordering"][0]
     wanted = {"model1": ("is_fixed_mlp", "SimpleFixedMLP"), "model2": ("is_simple_mlp", "SimpleMLP"),
               "model3": ("is_sequential", "nn.Sequential")}
     for name, (flag, class_name) in wanted.items():
@@ -189,13 +210,14 @@ def verdict_1b(student: dict, reference: dict) -> TaskGrade:
                         f"{name} with SimpleFixedMLP's weights could not be run on a batch of shape "
                         f"{reference['batch_shape']}: {mine['forward_error']} (expected nn.Flatten() first, "
                         "then the layers 784-32-32-32-10)")
-        elif mine.get("param_shapes") != expected["param_shapes"] and name != "model1":
+        elif sorted(mine.get("param_shapes") or []) != sorted(expected["param_shapes"]) and name != "model1":
             checks.fail(function_check, f"{name} has parameters of shapes {mine.get('param_shapes')}, expected "
                         f"{expected['param_shapes']} (sizes 784-32-32-32-10)")
-        elif not all_close(mine.get("outputs"), expected["outputs"], OUTPUT_TOL):
+        elif not all_close(outputs := closest_outputs(mine.get("outputs_by_ordering"), expected_outputs),
+                           expected_outputs, OUTPUT_TOL):
             checks.fail(function_check if name != "model1" else type_check,
                         f"{name} with SimpleFixedMLP's weights computes a different function (largest "
-                        f"output difference {max_difference(mine.get('outputs'), expected['outputs'])}): "
+                        f"output difference {max_difference(outputs, expected_outputs)}): "
                         "expected Flatten, then Linear layers with ReLU between them and none after the last")
     checks.failed.pop("model1_function", None)
     return checks.grade()
@@ -376,6 +398,13 @@ def values_by_class(entries: list[dict]) -> dict[int, float | None]:
             if isinstance(e.get("key"), (int, float)) and math.isfinite(e["key"])}
 
 
+def differing_classes(got: dict[int, float | None], expected: dict[int, float | None]) -> str:
+    """'class 3: got 0.5, expected nan; ...' for every class whose value is missing or differs."""
+    classes = sorted(set(got) | set(expected))
+    return "; ".join(f"class {c}: got {got.get(c, 'no key')}, expected {expected.get(c, 'no key')}"
+                     for c in classes if not close(got.get(c), expected.get(c), ACCURACY_TOL, 0.0))
+
+
 def verdict_3b(student: dict, reference: dict) -> TaskGrade:
     checks = Checks("3b")
     mine, ref = student["all_classes"], reference["all_classes"]
@@ -397,10 +426,9 @@ def verdict_3b(student: dict, reference: dict) -> TaskGrade:
                               for description, wrong in per_class_mistakes(case).items()
                               if set(got) == set(wrong) and all(close(got[c], wrong[c], ACCURACY_TOL, 1e-9)
                                                                 for c in wrong)), "")
-            sample = {c: got.get(c) for c in list(expected)[:3]}
-            checks.fail("recall_values", f"per-class values {sample}..., expected "
-                        f"{ {c: expected[c] for c in list(expected)[:3]} }... (correct samples of class i / "
-                        f"samples of class i, over all batches){diagnosis}")
+            checks.fail("recall_values", f"per-class values differ ({differing_classes(got, expected)}); "
+                        "expected correct samples of class i / samples of class i, over all batches"
+                        f"{diagnosis}")
         types = sorted({e.get("value_type") for e in entries})
         if any(t not in FLOAT_TYPES for t in types):
             checks.fail("float_values", f"the values are {', '.join(map(str, types))}, expected Python floats")
@@ -412,8 +440,8 @@ def verdict_3b(student: dict, reference: dict) -> TaskGrade:
         got, expected = values_by_class(absent["entries"]), values_by_class(ref_absent["entries"])
         if set(got) != set(expected) or not all(close(got[c], expected[c], ACCURACY_TOL, 0.0) for c in expected):
             checks.fail("nan_for_absent_class", f"with no sample of classes {list(reference['absent'])} the "
-                        f"values are { {c: got.get(c) for c in reference['absent']} }, expected NaN for them "
-                        "and the recall for the others")
+                        f"values differ ({differing_classes(got, expected)}); expected NaN for the classes "
+                        "without samples and the recall for the others")
     return checks.grade()
 
 

@@ -1,4 +1,7 @@
-"""Shared fixtures of the unit tests: seeded RNG restored after each test, figures closed."""
+"""Shared fixtures of the unit tests: seeded RNG restored after each test, figures closed.
+
+`pytest tests --submission PATH` runs only tests/test_grading_submission.py, against PATH.
+"""
 from __future__ import annotations
 
 import random
@@ -58,3 +61,18 @@ def submission(request):
     if not path.is_file():
         raise pytest.UsageError(f"--submission {given}: no such file; give a .ipynb notebook or a .py module")
     return path
+
+
+# the only test module that grades the submission; with --submission every other test is deselected
+GRADING_TEST_MODULE = "test_grading_submission.py"
+
+
+def pytest_collection_modifyitems(config, items):
+    """With --submission PATH run only the grading tests (against PATH); report the rest as deselected."""
+    if not config.getoption("--submission"):
+        return
+    selected = [item for item in items if item.path.name == GRADING_TEST_MODULE]
+    deselected = [item for item in items if item.path.name != GRADING_TEST_MODULE]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected

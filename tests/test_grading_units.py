@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import nbformat
+import torch
 import pytest
 
 import grade
@@ -146,3 +147,219 @@ def test_cli_refuses_to_write_the_gradebook_over_a_submission(tmp_path, capsys):
     before = submission.read_bytes()
     assert grade.main(["--json", str(submission), str(submission)]) == grade.EXIT_CANNOT_GRADE
     assert submission.read_bytes() == before
+
+
+# --------------------------------------------------------------------- single source of tasks and points
+
+
+def test_grader_takes_tasks_and_points_from_solution_regions():
+    import solution_regions
+    from grading import core, sandbox, verdicts
+
+    assert core.TASKS is solution_regions.TASKS and sandbox.TASKS is solution_regions.TASKS
+    assert verdicts.TASK_POINTS is solution_regions.POINTS
+
+
+# --------------------------------------------------------------------- shared model properties
+
+
+@pytest.mark.parametrize("dims", [[784, 32, 32, 32, 10], [12, 3], [20, 16, 8, 4, 3]])
+def test_expected_parameter_count_is_that_of_linear_layers(dims):
+    from model_properties import count_parameters, expected_parameter_count
+
+    layers = torch.nn.Sequential(*(torch.nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:])))
+    assert expected_parameter_count(dims) == count_parameters(layers)
+
+
+@pytest.mark.parametrize("make_model, affine", [
+    (lambda: torch.nn.Linear(6, 3), True),
+    (lambda: torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Linear(5, 3)), True),
+    (lambda: torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3)), False),
+])
+def test_affine_residual_tells_affine_maps_from_nonlinear_ones(make_model, affine):
+    from model_properties import is_affine
+
+    inputs_a, inputs_b = torch.randn(64, 6), torch.randn(64, 6)
+    assert is_affine(make_model(), inputs_a, inputs_b) is affine
+
+
+def test_shape_matched_orderings_keep_the_order_first_and_permute_equal_shapes():
+    from model_properties import shape_matched_orderings
+
+    orderings = shape_matched_orderings([(2, 2), (3,), (2, 2)], [(2, 2), (2, 2), (3,)])
+    assert orderings == [[0, 2, 1], [1, 2, 0]]
+    with pytest.raises(ValueError, match="do not match"):
+        shape_matched_orderings([(2, 2)], [(2, 3)])
+
+
+def test_shape_matched_orderings_are_bounded():
+    from model_properties import shape_matched_orderings
+
+    assert len(shape_matched_orderings([(1,)] * 5, [(1,)] * 5, limit=7)) == 7
+
+
+def test_the_grader_and_the_bundle_carry_model_properties():
+    import release
+    from grading import sandbox
+
+    assert "model_properties.py" in sandbox.COMPANION_MODULES
+    assert release.BUNDLE_FILES["model_properties.py"] == "model_properties.py"
+
+
+# --------------------------------------------------------------------- 1a: behaviour, not registration order
+
+
+class SigmoidMLP(torch.nn.Module):
+    """Task 1a with sigmoid instead of ReLU between the layers."""
+
+    def __init__(self, dims):
+        super().__init__()
+        self.layers = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+
+    def forward(self, inputs):
+        out = inputs.flatten(1)
+        for layer in self.layers[:-1]:
+            out = torch.sigmoid(layer(out))
+        return self.layers[-1](out)
+
+
+class ReverselyRegisteredMLP(torch.nn.Module):
+    """A correct Task 1a whose layers are registered last first."""
+
+    def __init__(self, dims):
+        super().__init__()
+        self.reversed_layers = torch.nn.ModuleList(
+            torch.nn.Linear(a, b) for a, b in reversed(list(zip(dims[:-1], dims[1:]))))
+
+    def forward(self, inputs):
+        layers = list(self.reversed_layers)[::-1]
+        out = inputs.flatten(1)
+        for layer in layers[:-1]:
+            out = torch.relu(layer(out))
+        return layers[-1](out)
+
+
+def verdict_1a_of(mlp_class: type) -> TaskGrade:
+    """Probe ``mlp_class`` and the reference in this process (no sandbox) and grade Task 1a."""
+    import solution
+    from grading import probes
+    from grading.verdicts import verdict_1a
+
+    def probe(cls):
+        return {"configs": [probes.probe_mlp(cls, config, index) for index, config in enumerate(probes.CONFIGS_1A)]}
+
+    return verdict_1a(probe(mlp_class), probe(solution.SimpleMLP))
+
+
+def test_layers_registered_in_another_order_get_full_points():
+    grade = verdict_1a_of(ReverselyRegisteredMLP)
+    assert (grade.points, grade.messages) == (TASK_POINTS["1a"], [])
+
+
+def test_a_sigmoid_mlp_is_not_called_an_affine_map():
+    grade = verdict_1a_of(SigmoidMLP)
+    assert grade.points == TASK_POINTS["1a"] - CHECK_POINTS["1a"]["same_function"], grade.messages
+    assert not any("affine" in message for message in grade.messages)
+
+
+# --------------------------------------------------------------------- 3b: messages name what differs
+
+
+def argmax_over_batch_per_class(model, dataloader):
+    """Task 3b with argmax over the batch dimension: NaN for absent classes is still right."""
+    correct, total = [0] * 10, [0] * 10
+    for batch, labels in dataloader:
+        predicted = model(batch).argmax(dim=0)
+        for label, guess in zip(labels.tolist(), predicted.tolist()):
+            total[label] += 1
+            correct[label] += int(label == guess)
+    return {c: correct[c] / total[c] if total[c] else float("nan") for c in range(10)}
+
+
+def test_3b_message_names_the_classes_that_differ_with_expected_and_got():
+    import math
+
+    import solution
+    from grading import probes
+    from grading.verdicts import verdict_3b
+
+    student = probes.probe_3b({"compute_accuracy_per_class": argmax_over_batch_per_class}, {})
+    reference = probes.probe_3b({"compute_accuracy_per_class": solution.compute_accuracy_per_class}, {})
+    [messages] = [m for m in verdict_3b(student, reference).messages if m.startswith("with no sample of classes")]
+    got = {int(e["key"]): e["value"] for e in student["absent_classes"]["entries"]}
+    expected = {int(e["key"]): e["value"] for e in reference["absent_classes"]["entries"]}
+    differing = [c for c in expected if not (got[c] == expected[c] or math.isnan(got[c]) and math.isnan(expected[c]))]
+    assert differing and not set(differing) & set(probes.ABSENT_CLASSES)
+    for c in differing:
+        assert f"class {c}: got {got[c]}, expected {expected[c]}" in messages
+    for c in probes.ABSENT_CLASSES:
+        assert f"class {c}:" not in messages
+
+
+# --------------------------------------------------------------------- grade.py DIR
+
+
+def test_a_folder_stands_for_its_notebooks_and_modules_sorted(tmp_path, monkeypatch, capsys):
+    for name in ("b.ipynb", "a.py", "notes.txt", "sub/c.ipynb"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("")
+    graded = []
+    monkeypatch.setattr(grade, "grade_paths", lambda paths, *args: graded.extend(paths) or [])
+    assert grade.main([str(tmp_path)]) == 0
+    assert graded == [str(tmp_path / "a.py"), str(tmp_path / "b.ipynb")]
+
+
+def test_cli_fails_clearly_for_a_folder_without_submissions(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("")
+    assert grade.main([str(tmp_path)]) == grade.EXIT_CANNOT_GRADE
+    assert f"the folder {tmp_path} holds no submission" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------- pytest --submission PATH
+
+
+class FakeItem:
+    def __init__(self, path: str):
+        self.path = Path(path)
+
+
+class FakeConfig:
+    def __init__(self, submission):
+        self.submission, self.deselected = submission, []
+        self.hook = self
+
+    def getoption(self, name):
+        return self.submission if name == "--submission" else None
+
+    def pytest_deselected(self, items):
+        self.deselected.extend(items)
+
+
+@pytest.mark.parametrize("submission, kept", [(None, 3), ("a.ipynb", 1)])
+def test_submission_option_keeps_only_the_grading_tests(submission, kept):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tests_conftest", Path(__file__).with_name("conftest.py"))
+    conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conftest)
+    items = [FakeItem("tests/test_grading_submission.py"), FakeItem("tests/test_grading_units.py"),
+             FakeItem("tests/test_release.py")]
+    config = FakeConfig(submission)
+    conftest.pytest_collection_modifyitems(config, items)
+    assert len(items) == kept and len(config.deselected) == 3 - kept
+    assert FakeItem("tests/test_grading_submission.py").path in [item.path for item in items]
+
+
+@pytest.mark.slow
+def test_pytest_with_submission_deselects_every_other_test():
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    run = subprocess.run([sys.executable, "-m", "pytest", "tests/test_grading_submission.py",
+                          "tests/test_grading_units.py", "--submission", "solution.py", "--collect-only",
+                          "-q", "-p", "no:cacheprovider"], cwd=root, capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    collected = [line for line in run.stdout.splitlines() if "::" in line]
+    assert collected and all(line.startswith("tests/test_grading_submission.py::") for line in collected)
+    assert "deselected" in run.stdout

@@ -166,7 +166,20 @@ def variants() -> dict[str, tuple[callable, dict[str, int]]]:
         return per_class
         """))
 
+    add("alt_1a_layers_registered_in_reverse", {}, lambda nb: with_region(nb, "1a", """
+        self.flatten = nn.Flatten()
+        self.reversed_layers = nn.ModuleList(nn.Linear(a, b) for a, b in reversed(list(zip(dims[:-1], dims[1:]))))
+        """), lambda nb: with_region(nb, "1a", """
+        layers = list(self.reversed_layers)[::-1]
+        out = self.flatten(input)
+        for layer in layers[:-1]:
+            out = torch.relu(layer(out))
+        return layers[-1](out)
+        """, 1))
+
     # ---- Task 1a mistakes
+    add("1a_sigmoid", {"1a": lost("1a", "same_function")},
+        lambda nb: with_region(nb, "1a", MLP_LOOP_FORWARD.replace("self.activation(", "torch.sigmoid("), 1))
     add("1a_relu_after_last_layer", {"1a": lost("1a", "negative_outputs", "same_function")},
         lambda nb: with_region(nb, "1a", """
         out = self.flatten(input)
@@ -283,6 +296,9 @@ def variants() -> dict[str, tuple[callable, dict[str, int]]]:
     add("3b_precision", {"3b": lost("3b", "recall_values", "nan_for_absent_class")},
         per_class(value='correct[c] / guessed[c] if guessed[c] else float("nan")'))
     add("3b_string_keys", {"3b": lost("3b", "int_keys")}, per_class(key="str(c)"))
+    add("3b_argmax_over_batch", {"3b": lost("3b", "recall_values", "nan_for_absent_class")},
+        lambda nb: with_region(nb, "3b", ACCURACY_3B.format(
+            key="c", value='correct[c] / total[c] if total[c] else float("nan")').replace("dim=1", "dim=0").replace("guessed[p] += 1", "pass")))
     add("3b_zero_division", {"3b": lost("3b", "nan_for_absent_class")}, per_class(value="correct[c] / total[c]"))
 
     # ---- hostile code: costs only its own task
@@ -383,6 +399,8 @@ def test_every_lost_point_has_a_message(graded, name):
     ("3b_precision", "3b", "precision"),
     ("3b_divided_by_all_samples", "3b", "divided by all samples"),
     ("3b_string_keys", "3b", "expected exactly the ints 0-9"),
+    ("3b_argmax_over_batch", "3b", "the values differ (class "),
+    ("1a_sigmoid", "1a", "computes a different function"),
     ("hostile_infinite_loop", "3a", "did not finish within"),
     ("hostile_os_exit", "2a", "exited with status 3"),
     ("hostile_sys_exit_in_class_body", "1a", "SystemExit"),
@@ -392,6 +410,14 @@ def test_every_lost_point_has_a_message(graded, name):
 def test_message_names_the_mistake(graded, name, task, words):
     messages = " ".join(graded["grades"][name].tasks[task].messages)
     assert words in messages, f"{name}: expected {words!r} in the {task} messages: {messages}"
+
+
+@pytest.mark.parametrize("name, task", [("1a_sigmoid", "1a"), ("3b_argmax_over_batch", "3b")])
+def test_message_does_not_blame_what_was_right(graded, name, task):
+    """A sigmoid MLP is not an affine map; the NaNs of classes without samples were right."""
+    messages = " ".join(graded["grades"][name].tasks[task].messages)
+    assert "affine" not in messages
+    assert not any(f"class {c}: got nan" in messages for c in range(10)), messages
 
 
 def test_student_code_cannot_write_outside_its_scratch_folder(graded):

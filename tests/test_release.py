@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import ast
 import copy
-import json
 import zipfile
 from pathlib import Path
 
@@ -23,6 +22,7 @@ EXPECTED_BUNDLE_FILES = {
     "README.md",
     "data/README.md",
     "mnist_data.py",
+    "model_properties.py",
     "requirements.txt",
     "self_checks.py",
     "utils.py",
@@ -64,28 +64,6 @@ def zip_files(zip_path: Path) -> dict[str, bytes]:
         return {name: archive.read(name) for name in archive.namelist()}
 
 
-def code_lines_of(data: bytes, name: str) -> set[str]:
-    """Stripped lines of a file; for a notebook, of every string in its JSON."""
-    text = data.decode("utf-8")
-    strings = [text]
-    if name.endswith(".ipynb"):
-        strings = []
-
-        def walk(value):
-            if isinstance(value, str):
-                strings.append(value)
-            elif isinstance(value, dict):
-                for key, item in value.items():
-                    walk(key)
-                    walk(item)
-            elif isinstance(value, list):
-                for item in value:
-                    walk(item)
-
-        walk(json.loads(text))
-    return {line.strip() for string in strings for line in string.splitlines()}
-
-
 def test_bundle_holds_exactly_the_student_files(bundle):
     assert set(bundle_files(bundle)) == EXPECTED_BUNDLE_FILES
 
@@ -96,7 +74,16 @@ def test_zip_holds_the_bundle_under_its_folder_name(bundle):
     with zipfile.ZipFile(bundle.with_name(BUNDLE_NAME + ".zip")) as archive:
         # the same timestamp on every entry, whenever the release ran
         assert {info.date_time for info in archive.infolist()} == {release.ZIP_DATE_TIME}
-    assert zipped == {f"{BUNDLE_NAME}/{name}": data for name, data in bundle_files(bundle).items()}
+    assert zipped == {f"{BUNDLE_NAME}/{name}": data for name, data in bundle_files(bundle).items()
+                      if name != release.MARKER_NAME}
+
+
+def test_zip_leaves_the_marker_file_out_but_is_recognised_as_a_bundle(bundle):
+    zip_path = bundle.with_name(BUNDLE_NAME + ".zip")
+    assert not [name for name in zip_files(zip_path) if name.endswith(release.MARKER_NAME)]
+    assert (bundle / release.MARKER_NAME).is_file()
+    # a second release may replace the zip because the zip says it is one
+    assert release._zip_is_bundle(zip_path, BUNDLE_NAME)
 
 
 @pytest.mark.parametrize("forbidden", FORBIDDEN_NAMES)
@@ -113,11 +100,13 @@ def test_answer_lines_cover_every_task(reference, solution_source):
         assert region_lines & answers, f"no answer line of task {region.task} is scanned for"
 
 
-def test_no_reference_answer_line_anywhere_in_the_bundle(bundle, reference, solution_source):
+def test_no_reference_answer_line_anywhere_in_the_bundle(bundle, reference, solution_source, tmp_path):
+    """Every line of every file, and of every string in the notebook's JSON, in the folder and the zip."""
     answers = release.answer_lines(solution_source, reference)
-    files = {**bundle_files(bundle), **zip_files(bundle.with_name(BUNDLE_NAME + ".zip"))}
-    leaks = {name: sorted(answers & code_lines_of(data, name)) for name, data in files.items()}
-    assert {name: lines for name, lines in leaks.items() if lines} == {}
+    with zipfile.ZipFile(bundle.with_name(BUNDLE_NAME + ".zip")) as archive:
+        archive.extractall(tmp_path)
+    assert release.find_leaks(bundle, answers) == []
+    assert release.find_leaks(tmp_path / BUNDLE_NAME, answers) == []
 
 
 def test_the_leak_scan_finds_an_answer_line(tmp_path, reference, solution_source):
@@ -319,3 +308,15 @@ def test_release_clears_outputs_of_an_executed_notebook(reference, solution_sour
     assert all(cell.outputs == [] and cell.execution_count is None and cell.metadata == {}
                for cell in student.cells if cell.cell_type == "code")
     assert student.metadata["language_info"] == {"name": "python"}
+
+
+def test_student_readme_says_where_to_write_and_what_is_graded(bundle):
+    readme = " ".join((bundle / "README.md").read_text(encoding="utf-8").split())
+    assert "Write your code only inside these marked regions" in readme
+    assert "the grader runs your definitions (classes and functions) and task cells as they are" in readme
+    assert "graded from the code between" not in readme
+    for name in BUNDLE_FILES_OF_THE_PROJECT:
+        assert f"`{name}`" in readme, f"the student README does not describe {name}"
+
+
+BUNDLE_FILES_OF_THE_PROJECT = sorted(name for name in release.BUNDLE_FILES if "/" not in name and name != "README.md")

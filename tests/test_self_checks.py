@@ -132,7 +132,7 @@ def test_untouched_stub_is_not_implemented_yet(task, stub_namespace, capsys):
     arguments = tuple(eval(name, stub_namespace) for name in
                       call[call.index("(") + 1:-1].split(", "))
     results = run_task(task, arguments)
-    assert [(result.name, result.passed) for result in results] == [(self_checks.NOT_IMPLEMENTED, False)]
+    assert [(result.name, result.passed) for result in results] == [(self_checks.STUB_RESULT_NAME, False)]
     eval(call, stub_namespace)
     output = capsys.readouterr().out
     assert "not implemented yet" in output and "Traceback" not in output
@@ -209,39 +209,25 @@ def train_resetting_losses_per_epoch(model, dataloader, optimizer, loss_fn, n_ep
     return losses
 
 
-def train_without_zero_grad(model, dataloader, optimizer, loss_fn, n_epochs=20, show_progress=True):
-    losses = []
-    for _ in range(n_epochs):
-        for batch, labels in dataloader:
-            loss = loss_fn(model(batch), labels)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-    return losses
+def broken_train(*, zero_grad_before_step: bool = False, keep_tensors: bool = False,
+                 reset_gradients: bool = True):
+    """Task 2a with one mistake: no zero_grad, zero_grad between backward and step, or loss tensors kept."""
 
+    def train(model, dataloader, optimizer, loss_fn, n_epochs=20, show_progress=True):
+        losses = []
+        for _ in range(n_epochs):
+            for batch, labels in dataloader:
+                if reset_gradients and not zero_grad_before_step:
+                    optimizer.zero_grad()
+                loss = loss_fn(model(batch), labels)
+                loss.backward()
+                if zero_grad_before_step:
+                    optimizer.zero_grad()
+                optimizer.step()
+                losses.append(loss if keep_tensors else loss.item())
+        return losses
 
-def train_appending_tensors(model, dataloader, optimizer, loss_fn, n_epochs=20, show_progress=True):
-    losses = []
-    for _ in range(n_epochs):
-        for batch, labels in dataloader:
-            optimizer.zero_grad()
-            loss = loss_fn(model(batch), labels)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss)
-    return losses
-
-
-def train_zeroing_before_step(model, dataloader, optimizer, loss_fn, n_epochs=20, show_progress=True):
-    losses = []
-    for _ in range(n_epochs):
-        for batch, labels in dataloader:
-            loss = loss_fn(model(batch), labels)
-            loss.backward()
-            optimizer.zero_grad()
-            optimizer.step()
-            losses.append(loss.item())
-    return losses
+    return train
 
 
 def task_2b_with(variant: str, reference):
@@ -308,12 +294,11 @@ WRONG_VARIANTS = [
                  id="1b-wrong-dims"),
     pytest.param("2a", lambda ref: (train_resetting_losses_per_epoch,), "one loss per iteration",
                  "don't reset", id="2a-losses-reset-per-epoch"),
-    pytest.param("2a", lambda ref: (train_without_zero_grad,), "gradients reset", "zero_grad",
-                 id="2a-no-zero-grad"),
-    pytest.param("2a", lambda ref: (train_appending_tensors,), "losses are floats", "loss.item()",
-                 id="2a-tensors"),
-    pytest.param("2a", lambda ref: (train_zeroing_before_step,), "gradients reset", "were zero",
-                 id="2a-zero-grad-before-step"),
+    *[pytest.param("2a", lambda ref, k=kwargs: (broken_train(**k),), check, hint, id=name)
+      for name, kwargs, check, hint in (
+          ("2a-no-zero-grad", {"reset_gradients": False}, "gradients reset", "zero_grad"),
+          ("2a-tensors", {"keep_tensors": True}, "losses are floats", "loss.item()"),
+          ("2a-zero-grad-before-step", {"zero_grad_before_step": True}, "gradients reset", "were zero"))],
     pytest.param("2b", lambda ref: task_2b_with("sgd", ref), "optimizers", "Adam", id="2b-sgd"),
     pytest.param("2b", lambda ref: task_2b_with("learning rate", ref), "learning rate", "lr=0.04",
                  id="2b-learning-rate"),
@@ -353,3 +338,41 @@ def test_failure_is_printed_with_expected_got_and_hint(capsys):
     output = capsys.readouterr().out
     assert "✗ negative logits" in output
     assert "expected:" in output and "got:" in output and "followed by a ReLU" in output
+
+
+class ReverselyRegisteredMLP(nn.Module):
+    """A correct Task 1a whose layers are registered last first."""
+
+    def __init__(self, dims):
+        super().__init__()
+        self.reversed_layers = nn.ModuleList(nn.Linear(a, b) for a, b in reversed(list(zip(dims[:-1], dims[1:]))))
+
+    def forward(self, inputs):
+        layers = list(self.reversed_layers)[::-1]
+        out = inputs.flatten(1)
+        for layer in layers[:-1]:
+            out = torch.relu(layer(out))
+        return layers[-1](out)
+
+
+class SigmoidMLP(solution.SimpleMLP):
+    """Task 1a with a sigmoid between the layers: nonlinear, so the nonlinearity check passes."""
+
+    def forward(self, input):
+        out = input.flatten(1)
+        for layer in self.layers[:-1]:
+            out = torch.sigmoid(layer(out))
+        return self.layers[-1](out)
+
+
+@pytest.mark.parametrize("mlp_class", [ReverselyRegisteredMLP, SigmoidMLP])
+def test_task_1a_checks_behaviour_not_registration_order(mlp_class):
+    results = self_checks.task_1a_results(mlp_class)
+    assert failed(results) == {}
+
+
+def test_task_1b_accepts_a_model2_with_layers_registered_in_another_order():
+    model1, _, model3 = solution.build_equivalent_models()
+    reversed_simple_mlp = type("SimpleMLP", (ReverselyRegisteredMLP,), {})
+    model2 = reversed_simple_mlp(self_checks.TASK_1B_DIMS)
+    assert failed(self_checks.task_1b_results(model1, model2, model3)) == {}
