@@ -5,7 +5,7 @@
 Times ``python grade.py --jobs 1 NOTEBOOK`` (a fresh interpreter: start-up,
 torch import and all six tasks included) ``--repeat`` times and takes the
 median, then executes the same notebook once with nbclient (the full MNIST
-training, minutes), and prints both and their ratio. The issue asks for a
+training, minutes), and prints both and their ratio. The goal is a
 ratio of at least 15. ``--skip-notebook SECONDS`` reuses a notebook time
 measured before instead of executing it again.
 """
