@@ -86,8 +86,8 @@ class ProbeError(Exception):
 def describe_exception(exc: BaseException) -> str:
     """One line naming the exception and the innermost lines of the submission that raised it."""
     frames = traceback.extract_tb(exc.__traceback__)[-TRACEBACK_FRAMES:]
-    where = "; ".join(f"line {frame.lineno} `{(frame.line or '').strip()}`" for frame in frames
-                      if frame.filename.startswith("<submission"))
+    where = "; ".join(f"line {frame.lineno}" + (f" `{frame.line.strip()}`" if frame.line else "")
+                      for frame in frames if frame.filename.startswith("<submission"))
     text = f"{type(exc).__name__}: {exc}".strip()
     return f"{text} (at {where})" if where else text
 
