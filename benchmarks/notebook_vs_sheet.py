@@ -2,8 +2,11 @@
 
 Both run top to bottom in a fresh kernel with nbclient, in the project root,
 on the same MNIST files; the order alternates between repetitions so that a
-noisy machine hurts both alike. Prints each time and the ratio
-notebook / sheet (lower is better; the goal is <= 1.0).
+noisy machine hurts both alike. For each run it prints the wall-clock time
+and the CPU time of the kernel process (user + system, read from /proc
+before the kernel shuts down; other programs on a shared machine barely
+change it), then the ratios notebook / sheet of the medians (lower is
+better; the goal is <= 1.0).
 
     python benchmarks/notebook_vs_sheet.py [--repeats N]
 
@@ -14,6 +17,7 @@ where it does not run at all: the two syntax errors (`for loss, in losses`,
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -224,13 +228,25 @@ def sheet_notebook() -> nbformat.NotebookNode:
     return new_notebook(cells=[new_code_cell(source.strip("\n")) for source in SHEET_CELLS])
 
 
-def time_notebook(notebook: nbformat.NotebookNode) -> float:
-    """Wall-clock seconds to execute ``notebook`` in a fresh kernel started in the project root."""
+def kernel_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by process ``pid`` (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # fields[11] and fields[12] are utime and stime (fields 14 and 15 of proc(5)), in clock ticks
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def time_notebook(notebook: nbformat.NotebookNode) -> tuple[float, float]:
+    """Wall-clock and kernel CPU seconds to execute ``notebook`` in a fresh kernel in the project root."""
     client = NotebookClient(notebook, timeout=CELL_TIMEOUT_SECONDS, kernel_name="python3",
                             resources={"metadata": {"path": str(PROJECT_ROOT)}})
-    start = time.perf_counter()
-    client.execute()
-    return time.perf_counter() - start
+    with client.setup_kernel():
+        pid = client.km.provisioner.process.pid
+        start = time.perf_counter()
+        for index, cell in enumerate(notebook.cells):
+            client.execute_cell(cell, index)
+        wall = time.perf_counter() - start
+        cpu = kernel_cpu_seconds(pid)
+    return wall, cpu
 
 
 def main() -> None:
@@ -239,18 +255,20 @@ def main() -> None:
     args = parser.parse_args()
     ensure_mnist(PROJECT_ROOT / "data")
 
-    reference_times, sheet_times = [], []
+    times = {"notebook": [], "sheet": []}
     for repeat in range(args.repeats):
-        runs = [("notebook", NOTEBOOK, reference_times), ("sheet", None, sheet_times)]
-        for name, path, times in runs if repeat % 2 == 0 else runs[::-1]:
+        runs = [("notebook", NOTEBOOK), ("sheet", None)]
+        for name, path in runs if repeat % 2 == 0 else runs[::-1]:
             notebook = nbformat.read(path, as_version=4) if path else sheet_notebook()
-            seconds = time_notebook(notebook)
-            times.append(seconds)
-            print(f"run {repeat + 1}: {name:8s} {seconds:7.1f} s", flush=True)
+            wall, cpu = time_notebook(notebook)
+            times[name].append((wall, cpu))
+            print(f"run {repeat + 1}: {name:8s} wall {wall:7.1f} s, kernel CPU {cpu:7.1f} s", flush=True)
 
-    reference, sheet = statistics.median(reference_times), statistics.median(sheet_times)
-    print(f"median notebook {reference:.1f} s, sheet {sheet:.1f} s, "
-          f"ratio notebook/sheet {reference / sheet:.3f}")
+    for index, measure in enumerate(("wall", "kernel CPU")):
+        reference = statistics.median(t[index] for t in times["notebook"])
+        sheet = statistics.median(t[index] for t in times["sheet"])
+        print(f"median {measure}: notebook {reference:.1f} s, sheet {sheet:.1f} s, "
+              f"ratio notebook/sheet {reference / sheet:.3f}")
 
 
 if __name__ == "__main__":
