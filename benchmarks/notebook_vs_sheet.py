@@ -21,6 +21,7 @@ import os
 import statistics
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import nbformat
@@ -35,6 +36,8 @@ from mnist_data import ensure_mnist  # noqa: E402
 
 # seconds a single cell may run before the benchmark gives up
 CELL_TIMEOUT_SECONDS = 1800
+# per run, the slowest cells are listed to show where the time goes
+SLOWEST_CELLS_SHOWN = 4
 
 SHEET_CELLS = [
     '''
@@ -249,6 +252,18 @@ def time_notebook(notebook: nbformat.NotebookNode) -> tuple[float, float]:
     return wall, cpu
 
 
+def slowest_cells(notebook: nbformat.NotebookNode, count: int) -> list[tuple[float, str]]:
+    """(seconds, first line) of the ``count`` slowest code cells, from nbclient's timing metadata."""
+    timed = []
+    for cell in notebook.cells:
+        timing = cell.get("metadata", {}).get("execution", {})
+        if "iopub.execute_input" in timing and "shell.execute_reply" in timing:
+            started = datetime.fromisoformat(timing["iopub.execute_input"].replace("Z", "+00:00"))
+            finished = datetime.fromisoformat(timing["shell.execute_reply"].replace("Z", "+00:00"))
+            timed.append(((finished - started).total_seconds(), cell.source.splitlines()[0][:50]))
+    return sorted(timed, reverse=True)[:count]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=1, help="runs of each notebook (default 1)")
@@ -263,6 +278,8 @@ def main() -> None:
             wall, cpu = time_notebook(notebook)
             times[name].append((wall, cpu))
             print(f"run {repeat + 1}: {name:8s} wall {wall:7.1f} s, kernel CPU {cpu:7.1f} s", flush=True)
+            for seconds, first_line in slowest_cells(notebook, SLOWEST_CELLS_SHOWN):
+                print(f"    {seconds:7.1f} s  {first_line}", flush=True)
 
     for index, measure in enumerate(("wall", "kernel CPU")):
         reference = statistics.median(t[index] for t in times["notebook"])
