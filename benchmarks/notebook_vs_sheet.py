@@ -8,7 +8,10 @@ before the kernel shuts down; other programs on a shared machine barely
 change it), then the ratios notebook / sheet of the medians (lower is
 better; the goal is <= 1.0).
 
-    python benchmarks/notebook_vs_sheet.py [--repeats N]
+    python benchmarks/notebook_vs_sheet.py [--repeats N] [--concurrent]
+
+With ``--concurrent`` the two run at the same time, so that a machine whose
+speed drifts (shared cores) slows both alike.
 
 The sheet's code is reproduced below as it was handed over, changed only
 where it does not run at all: the two syntax errors (`for loss, in losses`,
@@ -17,8 +20,10 @@ where it does not run at all: the two syntax errors (`for loss, in losses`,
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from datetime import datetime
@@ -264,22 +269,57 @@ def slowest_cells(notebook: nbformat.NotebookNode, count: int) -> list[tuple[flo
     return sorted(timed, reverse=True)[:count]
 
 
+def run_one(name: str) -> tuple[float, float]:
+    """Execute the notebook called ``name`` ("notebook" or "sheet"); print and return its times."""
+    notebook = nbformat.read(NOTEBOOK, as_version=4) if name == "notebook" else sheet_notebook()
+    wall, cpu = time_notebook(notebook)
+    print(f"{name:8s} wall {wall:7.1f} s, kernel CPU {cpu:7.1f} s", flush=True)
+    for seconds, first_line in slowest_cells(notebook, SLOWEST_CELLS_SHOWN):
+        print(f"    {seconds:7.1f} s  {first_line}", flush=True)
+    return wall, cpu
+
+
+def run_concurrently() -> dict[str, tuple[float, float]]:
+    """Both notebooks at the same time, each in a process of its own.
+
+    Whatever else slows the machine down then slows both alike; the two
+    compete for the same cores, symmetrically.
+    """
+    processes = {name: subprocess.Popen([sys.executable, __file__, "--only", name],
+                                        stdout=subprocess.PIPE, text=True)
+                 for name in ("notebook", "sheet")}
+    times = {}
+    for name, process in processes.items():
+        output, _ = process.communicate()
+        if process.returncode != 0:
+            raise SystemExit(f"executing the {name} failed (exit {process.returncode})")
+        print(output, end="", flush=True)
+        times[name] = tuple(json.loads(output.strip().splitlines()[-1]))
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=1, help="runs of each notebook (default 1)")
+    parser.add_argument("--concurrent", action="store_true",
+                        help="run the two notebooks at the same time instead of one after the other")
+    parser.add_argument("--only", choices=("notebook", "sheet"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     ensure_mnist(PROJECT_ROOT / "data")
+    if args.only:
+        print(json.dumps(run_one(args.only)))
+        return
 
     times = {"notebook": [], "sheet": []}
     for repeat in range(args.repeats):
-        runs = [("notebook", NOTEBOOK), ("sheet", None)]
-        for name, path in runs if repeat % 2 == 0 else runs[::-1]:
-            notebook = nbformat.read(path, as_version=4) if path else sheet_notebook()
-            wall, cpu = time_notebook(notebook)
-            times[name].append((wall, cpu))
-            print(f"run {repeat + 1}: {name:8s} wall {wall:7.1f} s, kernel CPU {cpu:7.1f} s", flush=True)
-            for seconds, first_line in slowest_cells(notebook, SLOWEST_CELLS_SHOWN):
-                print(f"    {seconds:7.1f} s  {first_line}", flush=True)
+        print(f"run {repeat + 1}:", flush=True)
+        if args.concurrent:
+            for name, measured in run_concurrently().items():
+                times[name].append(measured)
+            continue
+        names = ["notebook", "sheet"] if repeat % 2 == 0 else ["sheet", "notebook"]
+        for name in names:
+            times[name].append(run_one(name))
 
     for index, measure in enumerate(("wall", "kernel CPU")):
         reference = statistics.median(t[index] for t in times["notebook"])
