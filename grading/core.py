@@ -31,6 +31,8 @@ REFERENCE_NEEDS = {
 class SubmissionGrade:
     path: str
     tasks: dict[str, TaskGrade] = field(default_factory=dict)
+    # places where the code uses introspection or low-level process tricks, e.g. "sys._getframe, cell 16 line 3"
+    review: list[str] = field(default_factory=list)
 
     @property
     def points(self) -> int:
@@ -42,7 +44,9 @@ class SubmissionGrade:
 
     def to_json(self) -> dict:
         return {"path": self.path, "points": self.points, "max_points": self.max_points,
-                "tasks": {task: {"points": g.points, "max_points": g.max_points, "messages": list(g.messages)}
+                "review": list(self.review),
+                "tasks": {task: {"points": g.points, "max_points": g.max_points, "status": g.status,
+                                 "failed": list(g.failed), "messages": list(g.messages)}
                           for task, g in self.tasks.items()}}
 
 

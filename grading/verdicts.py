@@ -66,11 +66,21 @@ ACCURACY_TOL = 1e-6
 FLOAT_TYPES = ("float", "numpy.float64", "numpy.float32")
 
 
+# how a task's grading ended: "graded" (verdicts ran), or why it could not be graded
+TASK_STATUSES = ("graded", "missing", "error", "timeout", "crashed", "unreadable")
+# statuses that are failures of the grading itself rather than wrong answers
+GRADING_FAILURES = ("timeout", "crashed", "unreadable")
+
+
 @dataclass
 class TaskGrade:
+    """Points of one task; ``failed`` names the checks that lost points (keys of CHECK_POINTS[task])."""
+
     points: int
     max_points: int
     messages: list[str] = field(default_factory=list)
+    status: str = "graded"
+    failed: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -87,11 +97,11 @@ class Checks:
         points = CHECK_POINTS[self.task]
         earned = sum(p for name, p in points.items() if name not in self.failed)
         messages = [f"{message} [-{points[name]} P]" for name, message in self.failed.items()]
-        return TaskGrade(earned, TASK_POINTS[self.task], messages)
+        return TaskGrade(earned, TASK_POINTS[self.task], messages, "graded", list(self.failed))
 
 
-def zero(task: str, message: str) -> TaskGrade:
-    return TaskGrade(0, TASK_POINTS[task], [message])
+def zero(task: str, message: str, status: str) -> TaskGrade:
+    return TaskGrade(0, TASK_POINTS[task], [message], status, [])
 
 
 def close(a: float | None, b: float | None, atol: float, rtol: float) -> bool:
@@ -453,12 +463,13 @@ def grade_task(task: str, outcome: dict, reference_result: dict) -> TaskGrade:
     """Points for one task from the sandbox ``outcome`` ({status, result | error})."""
     status = outcome.get("status")
     if status == "missing":
-        return zero(task, f"not graded: {outcome.get('error')}")
+        return zero(task, f"not graded: {outcome.get('error')}", "missing")
     if status != "ok":
         action = {"timeout": "", "crashed": ""}.get(status, "raised ")
-        return zero(task, f"the code {action}{outcome.get('error')}")
+        return zero(task, f"the code {action}{outcome.get('error')}",
+                    status if status in ("timeout", "crashed") else "error")
     try:
         return VERDICTS[task](outcome["result"], reference_result)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         return zero(task, f"the task's results could not be read ({type(exc).__name__}: {exc}); "
-                          "did the code replace objects the grader passed in?")
+                          "did the code replace objects the grader passed in?", "unreadable")
