@@ -104,7 +104,7 @@ def test_training_diagnosis_of_a_correct_loop_is_empty():
 
 def sample_grades() -> list[SubmissionGrade]:
     tasks = {task: TaskGrade(TASK_POINTS[task], TASK_POINTS[task]) for task in TASKS}
-    tasks["1a"] = TaskGrade(11, 20, ["ReLU after the last layer [-9 P]"])
+    tasks["1a"] = TaskGrade(11, 20, ["ReLU after the last layer [-9 P]"], "graded", ["same_function"])
     return [SubmissionGrade("a.ipynb", tasks)]
 
 
@@ -113,7 +113,9 @@ def test_json_gradebook_has_the_documented_layout():
     [entry] = data["submissions"]
     assert entry["path"] == "a.ipynb" and entry["points"] == 91 and entry["max_points"] == 100
     assert list(entry["tasks"]) == list(TASKS)
-    assert entry["tasks"]["1a"] == {"points": 11, "max_points": 20, "messages": ["ReLU after the last layer [-9 P]"]}
+    assert entry["tasks"]["1a"] == {"points": 11, "max_points": 20, "status": "graded", "failed": ["same_function"],
+                                    "messages": ["ReLU after the last layer [-9 P]"]}
+    assert entry["review"] == []
 
 
 def test_csv_gradebook_has_one_row_per_submission():
