@@ -1,4 +1,9 @@
-"""Gradebook output: a table for the terminal, JSON and CSV files written atomically."""
+"""Gradebook output: a table for the terminal, JSON and CSV files written atomically.
+
+Every submission gets a student id, its file name without the suffix, unique
+in the class (``student_ids``); the CSV, the JSON, the feedback files and the
+class report all use it.
+"""
 from __future__ import annotations
 
 import csv
@@ -6,57 +11,162 @@ import io
 import json
 import os
 import tempfile
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
 from grading.core import TASKS, SubmissionGrade
 
+# a spreadsheet runs a cell that starts with one of these as a formula
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# characters that reorder the text around them when displayed ("Trojan Source")
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def visible(text: str) -> str:
+    """``text`` with every control character, bidi control and lone surrogate written as an escape.
+
+    Messages and paths come from student code: an escape sequence (``\\x1b[2J``),
+    a NUL or a right-to-left override shows up as ``\\x1b``, ``\\x00``,
+    ``\\u202e`` instead of acting on the terminal, file or page. Newlines and
+    tabs are kept.
+    """
+    if text.isprintable():
+        return text
+    out = []
+    for char in text:
+        code = ord(char)
+        if char in "\n\t" or not (char in BIDI_CONTROLS or 0xD800 <= code <= 0xDFFF
+                                   or unicodedata.category(char) == "Cc"):
+            out.append(char)
+        else:
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+    return "".join(out)
+
+
+def student_ids(paths: Sequence[str]) -> list[str]:
+    """The student id of each submission: its file name without suffix, unique in ``paths``.
+
+    ``alice.ipynb`` is ``alice``. When two submissions share a name (``a/alice.ipynb``,
+    ``b/alice.py``) the later ones get ``-2``, ``-3``, ... appended, in the order given.
+    """
+    taken: set[str] = set()
+    ids = []
+    for path in paths:
+        stem = Path(path).stem or Path(path).name or "submission"
+        candidate, number = stem, 1
+        while candidate in taken:
+            number += 1
+            candidate = f"{stem}-{number}"
+        taken.add(candidate)
+        ids.append(candidate)
+    return ids
+
+
+def shared_ids(paths: Sequence[str]) -> dict[str, list[str]]:
+    """Each file name stem that more than one of ``paths`` has, with those paths."""
+    by_stem: dict[str, list[str]] = {}
+    for path in paths:
+        by_stem.setdefault(Path(path).stem or Path(path).name or "submission", []).append(path)
+    return {stem: group for stem, group in by_stem.items() if len(group) > 1}
+
 
 def table(grades: Sequence[SubmissionGrade]) -> str:
-    """One row per submission, one column per task, the total; then every message."""
+    """One row per submission, one column per task, the total; then every message (control characters shown)."""
     header = ["submission", *TASKS, "total"]
-    rows = [[g.path, *(str(g.tasks[t].points) for t in TASKS), f"{g.points}/{g.max_points}"] for g in grades]
+    rows = [[visible(g.path), *(str(g.tasks[t].points) for t in TASKS), f"{g.points}/{g.max_points}"]
+            for g in grades]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) if i == 0 else cell.rjust(width)
                        for i, (cell, width) in enumerate(zip(row, widths))) for row in [header, *rows]]
     lines.insert(1, "  ".join("-" * width for width in widths))
     for grade in grades:
-        notes = [f"  {task}: {message}" for task in TASKS for message in grade.tasks[task].messages]
+        notes = [f"  {task}: {visible(message)}" for task in TASKS for message in grade.tasks[task].messages]
         if notes:
-            lines += ["", f"{grade.path}:", *notes]
+            lines += ["", f"{visible(grade.path)}:", *notes]
     return "\n".join(lines)
 
 
 def to_json(grades: Sequence[SubmissionGrade]) -> str:
-    return json.dumps({"submissions": [g.to_json() for g in grades]}, indent=2) + "\n"
+    """``{"submissions": [...]}``: each submission's ``SubmissionGrade.to_json()`` with its student ``id``."""
+    ids = student_ids([g.path for g in grades])
+    return json.dumps({"submissions": [{"id": student, **g.to_json()} for student, g in zip(ids, grades)]},
+                      indent=2) + "\n"
+
+
+def spreadsheet_text(text: str) -> str:
+    """``text`` for one CSV cell: on one line, and never read as a formula by a spreadsheet."""
+    text = " ".join(visible(text).split())
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+CSV_COLUMNS = ("id", *TASKS, "total", "max_points", "path", "not_graded", "review", "messages")
 
 
 def to_csv(grades: Sequence[SubmissionGrade]) -> str:
-    """Columns: path, the points of each task, points, max_points, messages (joined by ' | ')."""
+    """A gradebook: one row per student, the columns ``CSV_COLUMNS``.
+
+    ``id`` is the student id (file name without suffix), then the points of each
+    task and the ``total``; ``max_points``; the submission's ``path``;
+    ``not_graded`` lists the tasks that could not be graded with their status
+    (``2a: timeout; 3b: missing``); ``review`` the places flagged for review;
+    ``messages`` every message of a lost point (``1a: ... | 2a: ...``). Text
+    cells are on one line, and a cell starting with ``=``, ``+``, ``-`` or ``@``
+    gets a leading ``'`` so that spreadsheets show it instead of running it.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["path", *TASKS, "points", "max_points", "messages"])
-    for g in grades:
+    writer.writerow(CSV_COLUMNS)
+    for student, g in zip(student_ids([g.path for g in grades]), grades):
         messages = " | ".join(f"{t}: {m}" for t in TASKS for m in g.tasks[t].messages)
-        writer.writerow([g.path, *(g.tasks[t].points for t in TASKS), g.points, g.max_points, messages])
+        not_graded = "; ".join(f"{t}: {g.tasks[t].status}" for t in TASKS if g.tasks[t].status != "graded")
+        writer.writerow([spreadsheet_text(student), *(g.tasks[t].points for t in TASKS), g.points, g.max_points,
+                         spreadsheet_text(g.path), not_graded, spreadsheet_text("; ".join(g.review)),
+                         spreadsheet_text(messages)])
     return buffer.getvalue()
 
 
-def write_atomically(path: Path, text: str, protected: Sequence[Path] = ()) -> None:
+def check_output_path(path: Path, protected: Sequence[Path] = ()) -> None:
+    """Raise ValueError if ``path`` may not be written: a symlink, a folder or one of ``protected``."""
+    if path.is_symlink():
+        raise ValueError(f"refusing to write {path}: it is a symbolic link; remove it or choose another file")
+    if path.is_dir():
+        raise ValueError(f"refusing to write {path}: it is a folder; choose a file")
+    for other in protected:
+        if _same_file(path, Path(other)):
+            raise ValueError(f"refusing to write over the submission {path}; choose another file")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if os.path.samefile(a, b):
+            return True
+    except OSError:
+        pass
+    return a.parent.resolve() / a.name == b.resolve()
+
+
+def write_atomically(path: Path, text: str, protected: Sequence[Path] = (), sync: bool = True) -> None:
     """Write ``text`` to ``path`` via a temporary file in the same folder and os.replace.
 
-    Refuses to write over any of the ``protected`` files (the submissions).
+    Refuses (ValueError) to write over any of the ``protected`` files (the
+    submissions), over a folder, or through a symbolic link: a link at ``path``
+    is never followed, the write is refused. The folder must exist. ``sync``
+    flushes the file to disk before it replaces the old one.
     """
-    target = path.resolve()
-    if any(target == p.resolve() for p in protected):
-        raise ValueError(f"refusing to write the gradebook over the submission {path}; choose another file")
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    path = Path(path)
+    check_output_path(path, protected)
+    folder = path.parent.resolve()
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
+        with os.fdopen(handle, "w", encoding="utf-8", errors="backslashreplace", newline="") as file:
             file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, target)
+            if sync:
+                file.flush()
+                os.fsync(file.fileno())
+        # a link planted since the check is replaced, not followed: os.replace renames over the entry itself
+        check_output_path(folder / path.name, protected)
+        os.replace(temporary, folder / path.name)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
