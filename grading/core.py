@@ -8,14 +8,22 @@ the verdicts are computed here, from plain JSON.
 """
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grading.extract import Submission, SubmissionError, TaskCode, extract, reference_code
-from grading.sandbox import PROJECT_ROOT, Limits, run_in_sandbox
+from grading.sandbox import PROJECT_ROOT, GradingProcessError, Limits, Sandbox, TaskRun, sanitize_text
 from grading.verdicts import TaskGrade, grade_task
 from solution_regions import TASKS
 REFERENCE_PATH = PROJECT_ROOT / "solution.py"
+REFERENCE_KEY = "reference"
+REPLAY_2B_PATH = Path(__file__).resolve().parent / "replay_2b.py"
+# the grader draws the inputs of every probe from this seed, new for each run
+SEED_RANGE = 1 << 31
+# a message in the gradebook is cut to this many characters
+MAX_MESSAGE_CHARS = 500
 # definitions each task's namespace takes from the reference (the given class and other tasks' answers)
 REFERENCE_NEEDS = {
     "1a": ("SimpleFixedMLP",),
@@ -50,13 +58,22 @@ class SubmissionGrade:
                           for task, g in self.tasks.items()}}
 
 
-def task_job(task: str, code: TaskCode, reference: tuple[tuple[str, ...], dict[str, str]]) -> dict:
-    """The JSON job for one task: sources only, executed in the sandbox in this order."""
+def task_job(task: str, code: TaskCode, reference: tuple[tuple[str, ...], dict[str, str]], seed: int,
+             trusted: bool = False) -> dict:
+    """The JSON job for one task (see grading/task_namespace.py): sources and statements only.
+
+    The reference sources are the given code and the answers of the *other*
+    tasks this one needs, never the answer of ``task`` itself. Only a
+    ``trusted`` job (the reference's own) carries the Task 2b replay.
+    """
     imports, definitions = reference
-    return {"task": task, "kind": code.kind, "reference_imports": list(imports),
-            "reference_definitions": [definitions[name] for name in REFERENCE_NEEDS[task]],
-            "imports": list(code.imports), "helpers": list(code.helpers),
-            "definition": code.definition, "code": code.code}
+    job = {"task": task, "kind": code.kind, "seed": seed,
+           "reference": [*imports, *(definitions[name] for name in REFERENCE_NEEDS[task])],
+           "context": [statement.to_json() for statement in code.context],
+           "task_code": [statement.to_json() for statement in code.task_code]}
+    if trusted and task == "2b":
+        job["replay_source"] = REPLAY_2B_PATH.read_text(encoding="utf-8")
+    return job
 
 
 SUBMISSION_SUFFIXES = (".ipynb", ".py")
@@ -92,37 +109,82 @@ def check_paths(paths: list[str]) -> None:
 
 
 def grade_paths(paths: list[str], limits: Limits = Limits(), jobs: int = 1,
-                reference_path: Path = REFERENCE_PATH) -> list[SubmissionGrade]:
+                reference_path: Path = REFERENCE_PATH,
+                on_submission_done: Callable[[int, int], None] | None = None,
+                say: Callable[[str], None] | None = None) -> list[SubmissionGrade]:
     """Grade every submission in ``paths``; results in the same order.
 
-    Raises FileNotFoundError if a path does not exist (nothing is graded then).
-    A submission that cannot be read gets 0 points with the reason.
+    Raises FileNotFoundError if a path does not exist (nothing is graded then)
+    and GradingProcessError if the grading machinery cannot run. A submission
+    that cannot be read gets 0 points with the reason. ``on_submission_done``
+    is called with (done, total) as submissions finish; ``say`` receives the
+    one line about what the sandbox does not protect on this machine.
     """
     check_paths(paths)
     reference = reference_code(reference_path)
-    extracted: dict[str, Submission | str] = {}
-    for key, path in enumerate(paths):
-        try:
-            extracted[str(key)] = extract(Path(path))
-        except SubmissionError as exc:
-            extracted[str(key)] = str(exc)
-    sandbox_jobs = [{"key": key, "tasks": [task_job(task, code, reference)
-                                           for task, code in submission.tasks.items() if code.kind != "missing"]}
-                    for key, submission in extracted.items() if isinstance(submission, Submission)]
     reference_submission = extract(reference_path)
-    reference_jobs = [task_job(task, reference_submission.tasks[task], reference) for task in TASKS]
-    outcomes, expected_results = run_in_sandbox(sandbox_jobs, reference_jobs, limits, jobs)
+    seed = secrets.randbelow(SEED_RANGE)
+    extracted: dict[int, Submission | str] = {}
+    for index, path in enumerate(paths):
+        extracted[index] = extract_safely(Path(path))
+    runs = [TaskRun(f"{REFERENCE_KEY}/{task}",
+                    task_job(task, reference_submission.tasks[task], reference, seed, trusted=True))
+            for task in TASKS]
+    remaining: dict[int, int] = {}
+    for index, submission in extracted.items():
+        if isinstance(submission, Submission):
+            tasks = [task for task, code in submission.tasks.items() if code.kind != "missing"]
+            remaining[index] = len(tasks)
+            runs += [TaskRun(f"{index}/{task}", task_job(task, submission.tasks[task], reference, seed))
+                     for task in tasks]
+    done = [sum(1 for n in remaining.values() if n == 0) + sum(1 for s in extracted.values() if isinstance(s, str))]
+
+    def finished(key: str, outcome: dict) -> None:
+        owner = key.split("/")[0]
+        if owner == REFERENCE_KEY or on_submission_done is None:
+            return
+        remaining[int(owner)] -= 1
+        if remaining[int(owner)] == 0:
+            done[0] += 1
+            on_submission_done(done[0], len(paths))
+
+    with Sandbox(limits, jobs) as sandbox:
+        if say is not None and sandbox.not_protected():
+            say("grade.py: not protected on this machine: " + "; ".join(sandbox.not_protected()))
+        outcomes = sandbox.run_all(runs, finished)
+    expected = reference_results({task: outcomes.get(f"{REFERENCE_KEY}/{task}", {}) for task in TASKS})
     grades = []
-    for key, path in enumerate(paths):
-        submission = extracted[str(key)]
+    for index, path in enumerate(paths):
+        submission = extracted[index]
         grade = SubmissionGrade(path)
+        if isinstance(submission, Submission):
+            grade.review = list(getattr(submission, "review", ()))
         for task in TASKS:
             if isinstance(submission, str):
                 outcome = {"status": "missing", "error": submission}
             elif submission.tasks[task].kind == "missing":
                 outcome = {"status": "missing", "error": submission.tasks[task].problem}
             else:
-                outcome = outcomes.get(str(key), {}).get(task, {"status": "crashed", "error": "no result"})
-            grade.tasks[task] = grade_task(task, outcome, expected_results[task])
+                outcome = outcomes.get(f"{index}/{task}", {"status": "crashed", "error": "no result"})
+            task_grade = grade_task(task, outcome, expected[task])
+            task_grade.messages = [sanitize_text(message, MAX_MESSAGE_CHARS) for message in task_grade.messages]
+            grade.tasks[task] = task_grade
         grades.append(grade)
     return grades
+
+
+def extract_safely(path: Path) -> Submission | str:
+    """The submission's code, or why it cannot be read (never raises for a bad submission)."""
+    try:
+        return extract(path)
+    except SubmissionError as exc:
+        return sanitize_text(str(exc))
+    except (RecursionError, MemoryError, ValueError, TypeError, OSError) as exc:
+        return f"{path.name}: the file could not be read ({type(exc).__name__})"
+
+
+def reference_results(outcomes: dict[str, dict]) -> dict[str, dict]:
+    failed = {task: outcome.get("error") for task, outcome in outcomes.items() if outcome.get("status") != "ok"}
+    if failed:
+        raise GradingProcessError(f"the reference solution could not be probed: {failed}")
+    return {task: outcome["result"] for task, outcome in outcomes.items()}

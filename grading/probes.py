@@ -14,10 +14,7 @@ All inputs are synthetic and seeded: MNIST-shaped float images
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import math
-import traceback
 from collections.abc import Callable
 
 import torch
@@ -26,12 +23,16 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from model_properties import MAX_PARAMETER_ORDERINGS, affine_residual, load_values, shape_matched_orderings
 
-PROBE_SEED = 1234
+try:
+    from task_namespace import build_namespace, describe_exception, run_statements
+except ImportError:  # imported from the project (tests), not from the sandbox's module folder
+    from grading.task_namespace import build_namespace, describe_exception, run_statements
+
+# the seed of this run's inputs: drawn by the grader for each run, set by run_probe
+_run_seed = 0
 MNIST_SHAPE = (1, 28, 28)
 MNIST_FEATURES = 28 * 28
 N_CLASSES = 10
-# how many frames of a traceback a message shows: enough to find the line, short enough to read
-TRACEBACK_FRAMES = 3
 
 # Task 1a: dims the SimpleMLP is built with, and the shape of one input sample
 CONFIGS_1A = (
@@ -42,6 +43,8 @@ CONFIGS_1A = (
 BATCH_1A = 6
 # samples used to look for negative outputs and for non-affine behaviour
 N_BEHAVIOUR_SAMPLES = 64
+# how far below the largest output the last bias is moved to see whether outputs can turn negative
+NEGATIVE_SHIFT = 10.0
 FIXED_MLP_DIMS = [MNIST_FEATURES, 32, 32, 32, 10]
 MODEL_NAMES_1B = ("model1", "model2", "model3")
 
@@ -60,6 +63,11 @@ TRAIN_LABEL_SMOOTHING = 0.1
 LOADER_2B = {"train": {"samples": 40, "batch": 16}, "test": {"samples": 24, "batch": 12}}
 MODELS_2B = 10
 DIMS_2B = [MNIST_FEATURES, 32, 10]
+# seed offsets of the 2b models' initial weights (plus build number) and of the fingerprint directions
+INITIAL_WEIGHTS_OFFSET = 3000
+FINGERPRINT_OFFSET = 2999
+INITIAL_WEIGHT_SCALE = 0.5
+FINGERPRINT_SIZE = 8
 
 # Task 3a/3b: cases whose predictions the grader fixes in advance
 ACCURACY_CASES = {
@@ -83,15 +91,6 @@ class ProbeError(Exception):
     """The submission's objects could not be examined (wrong type, missing name, ...)."""
 
 
-def describe_exception(exc: BaseException) -> str:
-    """One line naming the exception and the innermost lines of the submission that raised it."""
-    frames = traceback.extract_tb(exc.__traceback__)[-TRACEBACK_FRAMES:]
-    where = "; ".join(f"line {frame.lineno}" + (f" `{frame.line.strip()}`" if frame.line else "")
-                      for frame in frames if frame.filename.startswith("<submission"))
-    text = f"{type(exc).__name__}: {exc}".strip()
-    return f"{text} (at {where})" if where else text
-
-
 def guarded(function: Callable[[], dict]) -> dict:
     """``function()``, or ``{"error": ...}`` if it raises anything, even SystemExit."""
     try:
@@ -103,38 +102,43 @@ def guarded(function: Callable[[], dict]) -> dict:
 # --------------------------------------------------------------------- namespace
 
 
-def build_namespace(task_job: dict) -> dict:
-    """Execute the reference definitions and then the submission's code for one task.
-
-    ``task_job`` holds sources: ``reference_imports``, ``reference_definitions``
-    (other tasks' answers and the given code), the submission's ``imports``
-    (failures ignored: e.g. ``from solution import *`` is not importable here),
-    ``helpers`` and the task's ``definition`` (a class or function; empty for
-    the statement tasks 1b/2b, whose ``code`` the probe runs itself).
-    """
-    namespace = {"__name__": "__main__", "__builtins__": __builtins__}
-    for source in task_job["reference_imports"] + task_job["reference_definitions"]:
-        exec(compile(source, "<reference>", "exec"), namespace)
-    for index, source in enumerate(task_job["imports"]):
-        with contextlib.suppress(Exception):
-            exec(compile(source, f"<submission import {index}>", "exec"), namespace)
-    for source in task_job["helpers"] + [task_job["definition"]]:
-        exec(compile(source, "<submission>", "exec"), namespace)
-    return namespace
+def run_seed() -> int:
+    return _run_seed
 
 
 def run_probe(task_job: dict) -> dict:
-    """Build the task's namespace and run its probe; the result is plain JSON data."""
-    torch.manual_seed(PROBE_SEED)
-    namespace = build_namespace(task_job)
-    return PROBES[task_job["task"]](namespace, task_job)
+    """Build the task's namespace and run its probe on inputs drawn from the job's seed; plain JSON data.
+
+    ``task_job`` (see ``task_namespace``) holds the reference sources the task
+    needs, the submission's context statements and, for 1b/2b, its task code.
+    """
+    global _run_seed
+    _run_seed = int(task_job["seed"])
+    torch.manual_seed(run_seed())
+    task = task_job["task"]
+    provided, state = PROVIDERS[task](task_job) if task in PROVIDERS else ({}, {})
+    namespace = build_namespace(task_job, provided)
+    return PROBES[task](namespace, task_job, state)
+
+
+def run_task_code(task_job: dict, namespace: dict) -> None:
+    """The statements of a statement task (1b, 2b) in the namespace; errors propagate with their location."""
+    run_statements(task_job.get("task_code", []), namespace)
+
+
+def reference_definitions(task_job: dict) -> dict:
+    """A separate namespace with only the job's reference sources (the given code and other tasks' answers)."""
+    namespace: dict = {"__name__": "__main__"}
+    for source in task_job.get("reference", ()):
+        exec(compile(source, "<reference>", "exec"), namespace)
+    return namespace
 
 
 # --------------------------------------------------------------------- shared helpers
 
 
 def generator(offset: int) -> torch.Generator:
-    return torch.Generator().manual_seed(PROBE_SEED + offset)
+    return torch.Generator().manual_seed(run_seed() + offset)
 
 
 def tensor_to_list(tensor: torch.Tensor) -> list:
@@ -223,7 +227,7 @@ def output_summary(output: object) -> dict:
 # --------------------------------------------------------------------- task 1a
 
 
-def probe_1a(namespace: dict, task_job: dict) -> dict:
+def probe_1a(namespace: dict, task_job: dict, state: dict) -> dict:
     """Build SimpleMLP for each of CONFIGS_1A and record shapes, counts and outputs."""
     mlp_class = namespace.get("SimpleMLP")
     if mlp_class is None:
@@ -235,7 +239,7 @@ def probe_1a(namespace: dict, task_job: dict) -> dict:
 def probe_mlp(mlp_class: type, config: dict, index: int) -> dict:
     """Shapes on unflattened input; behaviour (sign, non-affinity, outputs) on flat input."""
     dims, sample_shape = config["dims"], config["sample_shape"]
-    torch.manual_seed(PROBE_SEED + index)
+    torch.manual_seed(run_seed() + index)
     model = mlp_class(list(dims))
     result = {"dims": dims, "sample_shape": sample_shape, "batch": BATCH_1A,
               "behaviour_samples": N_BEHAVIOUR_SAMPLES, **parameter_summary(model)}
@@ -249,22 +253,39 @@ def probe_mlp(mlp_class: type, config: dict, index: int) -> dict:
 
 
 def mlp_behaviour(model: nn.Module, inputs: torch.Tensor, others: torch.Tensor, layers: list) -> dict:
-    """Sign of the outputs with the model's own weights; non-affinity and outputs with ``layers``.
+    """Outputs with ``layers`` as weights; sign of the outputs and non-affinity with the same weights.
 
-    Non-affinity is measured with the canonical weights when they fit (the
-    default initialisation is so small that e.g. a sigmoid is almost linear
-    on it), else with the model's own weights.
+    The sign is measured with the last layer's bias lowered far below the
+    outputs: every output of a model without an activation after its last
+    layer then turns negative, a final ReLU keeps them at 0. Non-affinity is
+    measured with the canonical weights (the default initialisation is so
+    small that e.g. a sigmoid is almost linear on it). A model whose
+    parameters do not fit the layers is measured with its own weights.
     """
-    with torch.no_grad():
-        outputs = model(inputs)
-    result = output_summary(outputs)
-    result["min_output"] = float(outputs.min())
+    result: dict = {}
     try:
         result["outputs_by_ordering"] = outputs_by_ordering(model, layers, inputs[:BATCH_1A])
         result["residual_weights"] = "canonical"
     except ProbeError as exc:
         result["assign_error"] = str(exc)
         result["residual_weights"] = "own"
+    with torch.no_grad():
+        outputs = model(inputs)
+        repeated = model(inputs)
+    result.update(output_summary(outputs))
+    result["deterministic"] = bool(torch.equal(outputs, repeated))
+    result["input_dependent"] = bool(torch.isfinite(outputs).all()) and len(outputs) > 1 and not bool(
+        (outputs == outputs[:1]).all())
+    if "assign_error" in result:
+        result["negative_probe_output"] = float(outputs.min())
+    else:
+        values, orderings = layer_orderings(model, layers)
+        lowered = list(values)
+        lowered[-1] = values[-1] - (NEGATIVE_SHIFT + 2 * float(outputs.abs().max()))
+        load_values(model, lowered, orderings[0])
+        with torch.no_grad():
+            result["negative_probe_output"] = float(model(inputs).max())
+        load_values(model, values, orderings[0])
     result["affine_residual"] = affine_residual(model, inputs, others)
     return result
 
@@ -272,10 +293,10 @@ def mlp_behaviour(model: nn.Module, inputs: torch.Tensor, others: torch.Tensor, 
 # --------------------------------------------------------------------- task 1b
 
 
-def probe_1b(namespace: dict, task_job: dict) -> dict:
+def probe_1b(namespace: dict, task_job: dict, state: dict) -> dict:
     """Create the three models with the submission's 1b code and describe each."""
     fixed_class, mlp_class = namespace["SimpleFixedMLP"], namespace["SimpleMLP"]
-    torch.manual_seed(PROBE_SEED)
+    torch.manual_seed(run_seed())
     if task_job["kind"] == "function":
         created = namespace["build_equivalent_models"]()
         if not isinstance(created, (tuple, list)) or len(created) != len(MODEL_NAMES_1B):
@@ -283,7 +304,7 @@ def probe_1b(namespace: dict, task_job: dict) -> dict:
                              "expected a tuple (model1, model2, model3)")
         models = dict(zip(MODEL_NAMES_1B, created))
     else:
-        exec(compile(task_job["code"], "<submission>", "exec"), namespace)
+        run_task_code(task_job, namespace)
         models = {name: namespace.get(name) for name in MODEL_NAMES_1B}
     inputs = torch.rand((BATCH_1A, *MNIST_SHAPE), generator=generator(300))
     layers = canonical_layers(FIXED_MLP_DIMS, 400)
@@ -312,7 +333,7 @@ def describe_model(model: object, fixed_class: type, mlp_class: type, inputs: to
 # --------------------------------------------------------------------- task 2a
 
 
-def probe_2a(namespace: dict, task_job: dict) -> dict:
+def probe_2a(namespace: dict, task_job: dict, state: dict) -> dict:
     """Train a small seeded model with the submission's ``train`` and record what happened."""
     train = namespace.get("train")
     if train is None:
@@ -323,8 +344,22 @@ def probe_2a(namespace: dict, task_job: dict) -> dict:
     if not isinstance(returned, list):
         raise ProbeError(f"train returned {type_name(returned)}, expected a list of losses")
     return {"losses": [{"type": type_name(loss), "value": number_or_none(loss)} for loss in returned],
+            "first_batch_losses": first_batch_losses(loader),
             "final_params": tensor_to_list(torch.cat([p.detach().flatten() for p in model.parameters()])),
             "events": compress_events(events), "n_batches": len(loader), "n_epochs": TRAIN_EPOCHS}
+
+
+def first_batch_losses(loader: DataLoader) -> dict[str, float]:
+    """The untrained model's loss on the first batch, with the given loss and with a plain CrossEntropyLoss.
+
+    Only the reference run's values are used: a submission whose first loss is
+    one of them computed something real, even if it ignored the given loss_fn.
+    """
+    model, _, loss_fn, _ = training_setup([])
+    batch, labels = next(iter(loader))
+    with torch.no_grad():
+        logits = model(batch)
+        return {"given": float(loss_fn(logits, labels)), "plain": float(nn.CrossEntropyLoss()(logits, labels))}
 
 
 def training_setup(events: list[str]) -> tuple[nn.Module, torch.optim.Optimizer, nn.Module, DataLoader]:
@@ -353,7 +388,7 @@ def training_setup(events: list[str]) -> tuple[nn.Module, torch.optim.Optimizer,
             events.append("loss")
             return super().forward(predictions, labels)
 
-    torch.manual_seed(PROBE_SEED)
+    torch.manual_seed(run_seed())
     n_features = math.prod(TRAIN_FEATURE_SHAPE)
     model = RecordingModel(nn.Flatten(), nn.Linear(n_features, TRAIN_HIDDEN), nn.ReLU(),
                            nn.Linear(TRAIN_HIDDEN, N_CLASSES))
@@ -378,14 +413,34 @@ def compress_events(events: list[str]) -> list[str]:
 # --------------------------------------------------------------------- task 2b
 
 
-def probe_2b(namespace: dict, task_job: dict) -> dict:
-    """Run the submission's 2b code with small loaders and describe optimizers and loaders used."""
+def provide_2b(task_job: dict) -> tuple[dict, dict]:
+    """Grader-drawn loaders, and a SimpleMLP that gives every model it builds drawn initial weights.
+
+    The models are numbered in the order they are built, so that the grader
+    can replay the intended training from the same start (``replay_2b``).
+    """
     iterations: list[str] = []
     loaders = {name: recording_loader(name, spec, 600 + offset, iterations)
                for offset, (name, spec) in enumerate(LOADER_2B.items())}
-    namespace.update(train_loader=loaders["train"], test_loader=loaders["test"],
-                     train_set=loaders["train"].dataset, test_set=loaders["test"].dataset)
-    torch.manual_seed(PROBE_SEED)
+    built: list[nn.Module] = []
+    reference_mlp = reference_definitions(task_job)["SimpleMLP"]
+
+    class SimpleMLP(reference_mlp):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            load_drawn_weights(self, len(built))
+            built.append(self)
+
+    provided = {"train_loader": loaders["train"], "test_loader": loaders["test"],
+                "train_set": loaders["train"].dataset, "test_set": loaders["test"].dataset, "SimpleMLP": SimpleMLP}
+    state = {"loaders": loaders, "iterations": iterations, "built": built, "reference_mlp": reference_mlp}
+    return provided, state
+
+
+def probe_2b(namespace: dict, task_job: dict, state: dict) -> dict:
+    """Run the submission's 2b code; fingerprint every model's weights; describe optimizers and loader use."""
+    loaders, iterations, built = state["loaders"], state["iterations"], state["built"]
+    torch.manual_seed(run_seed())
     if task_job["kind"] == "function":
         models = [namespace["SimpleMLP"](list(DIMS_2B)) for _ in range(MODELS_2B)]
         returned = namespace["train_models"](models, loaders["train"], nn.CrossEntropyLoss())
@@ -393,20 +448,61 @@ def probe_2b(namespace: dict, task_job: dict) -> dict:
             raise ProbeError(f"train_models returned {type_name(returned)}, expected (optimizers, losses)")
         optimizers, losses = returned
     else:
-        exec(compile(task_job["code"], "<submission>", "exec"), namespace)
+        run_task_code(task_job, namespace)
         models, optimizers, losses = (namespace.get(n) for n in ("models", "optimizers", "losses"))
     if not isinstance(models, list) or not all(isinstance(m, nn.Module) for m in models):
         raise ProbeError(f"models is {type_name(models)}, expected the list of models")
     if not isinstance(optimizers, (list, tuple)):
         raise ProbeError(f"optimizers is {type_name(optimizers)}, expected a list with one optimizer per model")
     owner = {id(p): index for index, model in enumerate(models) for p in model.parameters()}
-    return {"n_models": len(models),
-            "optimizers": [describe_optimizer(o, owner, models) for o in optimizers],
-            "n_distinct_optimizers": len({id(o) for o in optimizers}),
-            "loader_iterations": {name: iterations.count(name) for name in loaders},
-            "loader_batches": {name: len(loader) for name, loader in loaders.items()},
-            "loss_lengths": [len(l) if isinstance(l, (list, tuple)) else None for l in losses]
-            if isinstance(losses, (list, tuple)) else None}
+    result = {"n_models": len(models),
+              "models": [{"built": next((k for k, m in enumerate(built) if m is model), None),
+                          "fingerprint": fingerprint(model)} for model in models],
+              "optimizers": [describe_optimizer(o, owner, models) for o in optimizers],
+              "n_distinct_optimizers": len({id(o) for o in optimizers}),
+              "loader_iterations": {name: iterations.count(name) for name in loaders},
+              "loader_batches": {name: len(loader) for name, loader in loaders.items()},
+              "loss_lengths": [len(l) if isinstance(l, (list, tuple)) else None for l in losses]
+              if isinstance(losses, (list, tuple)) else None}
+    if "replay_source" in task_job:
+        result["replayed"] = replay_reference_trainings(task_job["replay_source"], namespace,
+                                                        state["reference_mlp"])
+    return result
+
+
+def replay_reference_trainings(source: str, namespace: dict, mlp_class: type) -> dict:
+    """Reference run only: fingerprints of the trainings in ``replay_2b`` from the same initial weights."""
+    replay_module: dict = {"__name__": "replay_2b"}
+    exec(compile(source, "<replay_2b>", "exec"), replay_module)
+    plain = {name: DataLoader(recording_loader(name, spec, 600 + offset, []).dataset, batch_size=spec["batch"],
+                              shuffle=False) for offset, (name, spec) in enumerate(LOADER_2B.items())}
+
+    def build_model(index: int) -> nn.Module:
+        model = mlp_class(list(DIMS_2B))
+        load_drawn_weights(model, index)
+        return model
+
+    return replay_module["replay"](namespace, plain, build_model, fingerprint)
+
+
+def load_drawn_weights(model: nn.Module, build_number: int) -> None:
+    """Give ``model`` initial weights drawn from this run's seed and its build number."""
+    rng = generator(INITIAL_WEIGHTS_OFFSET + build_number)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            fan_in = parameter.shape[1] if parameter.dim() > 1 else 1
+            parameter.copy_(torch.randn(parameter.shape, generator=rng) / math.sqrt(fan_in) * INITIAL_WEIGHT_SCALE)
+
+
+def fingerprint(model: nn.Module) -> list[float] | None:
+    """The model's weights projected on FINGERPRINT_SIZE random directions drawn from this run's seed."""
+    parameters = [p.detach().flatten() for p in model.parameters()]
+    if not parameters:
+        return None
+    flat = torch.cat(parameters).to(torch.float64)
+    directions = torch.randn((flat.numel(), FINGERPRINT_SIZE), generator=generator(FINGERPRINT_OFFSET),
+                             dtype=torch.float64)
+    return (flat @ directions / math.sqrt(flat.numel())).tolist()
 
 
 def recording_loader(name: str, spec: dict, seed_offset: int, iterations: list[str]) -> DataLoader:
@@ -484,7 +580,7 @@ def case_loader(case: dict, seed_offset: int) -> DataLoader:
     return DataLoader(TensorDataset(images, labels), batch_size=case["batch"], shuffle=False)
 
 
-def probe_3a(namespace: dict, task_job: dict) -> dict:
+def probe_3a(namespace: dict, task_job: dict, state: dict) -> dict:
     compute_accuracy = namespace.get("compute_accuracy")
     if compute_accuracy is None:
         raise ProbeError("no function compute_accuracy is defined")
@@ -497,7 +593,7 @@ def call_accuracy(compute_accuracy: Callable, case: dict) -> dict:
     return {"type": type_name(value), "value": number_or_none(value), "case": case}
 
 
-def probe_3b(namespace: dict, task_job: dict) -> dict:
+def probe_3b(namespace: dict, task_job: dict, state: dict) -> dict:
     per_class = namespace.get("compute_accuracy_per_class")
     if per_class is None:
         raise ProbeError("no function compute_accuracy_per_class is defined")
@@ -515,10 +611,6 @@ def call_per_class(per_class: Callable, case: dict) -> dict:
                         for key, value in returned.items()]}
 
 
+PROVIDERS = {"2b": provide_2b}
 PROBES = {"1a": probe_1a, "1b": probe_1b, "2a": probe_2a, "2b": probe_2b, "3a": probe_3a, "3b": probe_3b}
 
-
-def run_reference_probe(task_job: dict) -> dict:
-    """run_probe with the reference's progress bars and prints kept off the grader's terminal."""
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        return run_probe(task_job)

@@ -1,57 +1,78 @@
-"""Run submissions' task code in separate, limited processes and collect plain JSON results.
+"""Run task jobs in confined processes and collect their results as checked JSON data.
 
 Layout of one grading run::
 
-    grader (this process)  -- never runs student code
-      +-- child.py, one per --jobs slot: imports torch once (python -I, scratch dir on sys.path)
-            +-- one fork per (submission, task): confined, runs the probe, returns JSON
+    grader (this process) -- never runs student code; writes each job into a fresh work folder
+      +-- zygote.py, one per --jobs slot: imports torch once, never reads a job or a result
+            +-- one reaper + task process per (submission, task): see grading/zygote.py
 
-Confinement of a task process (``child.confine``): its own process group,
-a wall-clock timeout (then SIGKILL), an address-space cap, a CPU-time cap, a
-file-size cap, no core files, standard streams on /dev/null, cwd in its own
-work folder under the scratch folder. When the grader runs as root the task
-process also drops to an unprivileged uid of its own (``UID_BASE`` + slot),
-which owns nothing but its work folder: it cannot change the project, the
-submissions or other users' files (world-writable places such as /tmp stay
-writable, as for any unprivileged user). Without root there is no uid change:
-student code then has the grading user's file permissions, and only the
-other limits apply -- grade as root, or in a container, for untrusted code.
+What a task process can do (details in the README, "Untrusted code"):
 
-The scratch folder holds read-only copies of the notebook's companion modules
-(utils.py, mnist_data.py, self_checks.py, and model_properties.py, which the
-probes import too); the project folder, solution.py
-and the tests are not on the task's ``sys.path``.
+* Landlock: read only the Python environment (the folders on the grading
+  process's ``sys.path``, minus the project), the shipped modules and system
+  libraries; read and write only its own work folder; execute nothing; no TCP
+  bind or connect; no signal to a process outside its sandbox.
+* Its own PID, network and IPC namespaces (a user namespace too when the
+  grader is not root): every process it starts dies with it; no network.
+* As root: a user id of its own, drawn at random for each task from a range
+  no account uses and checked unused by any running process.
+* Limits: wall-clock timeout, address space, CPU time, file size, processes.
+
+The grader checks at start what the kernel grants and says in one line what
+is not protected. The task's result file is read without following links,
+capped in size and parsed as plain JSON; ``clean_result`` then bounds its
+nesting, numbers and strings before any verdict sees it.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
+import queue
+import secrets
+import select
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from solution_regions import TASKS
-
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CHILD_SCRIPT = Path(__file__).resolve().parent / "child.py"
-PROBES_SCRIPT = Path(__file__).resolve().parent / "probes.py"
-# modules a notebook imports next to itself; copied read-only into the scratch folder
-COMPANION_MODULES = ("utils.py", "mnist_data.py", "self_checks.py", "model_properties.py")
-# imported by the grading process before forking, so that tasks do not pay for them
-PRELOADED_MODULES = ("utils", "self_checks")
-# unprivileged uids for task processes when grading as root: one per parallel slot
-UID_BASE = 61000
-# time for the grading process to start and import torch, on top of the task timeouts
-STARTUP_ALLOWANCE_S = 120.0
-# extra wall time per task: fork, workdir, reaping
-TASK_OVERHEAD_S = 5.0
-SCRATCH_MODE = 0o755
-REFERENCE_KEY = "reference"
-COMPANION_MODE = 0o444
+GRADING_DIR = Path(__file__).resolve().parent
+ZYGOTE_SCRIPT = GRADING_DIR / "zygote.py"
+PROBES_SCRIPT = GRADING_DIR / "probes.py"
+CONFINEMENT_SCRIPT = GRADING_DIR / "confinement.py"
+# modules a notebook imports next to itself, and the task-side grading modules; copied read-only
+SHIPPED_MODULES = ("utils.py", "mnist_data.py", "self_checks.py", "model_properties.py")
+TASK_SIDE_MODULES = ("task_namespace.py",)
+# imported by the zygote before forking, so that tasks do not pay for them
+PRELOADED_MODULES = ("numpy", "tqdm", "utils", "self_checks", "model_properties", "task_namespace")
+# world-readable system folders a freshly imported extension module may load libraries or data from
+SYSTEM_READ_ONLY = ("/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/local/lib", "/etc/ld.so.cache",
+                    "/usr/share/fonts", "/etc/fonts", "/dev/urandom", "/dev/random")
+# user ids for task processes when grading as root: above every account and container mapping
+UID_RANGE = (1 << 28, (1 << 31) - 2)
+JOB_FILE = "job.json"
+RESULT_FILE = "result.json"
+# time for a zygote to start and import torch
+STARTUP_TIMEOUT_S = 180.0
+# wall time beyond a task's timeout for the zygote to answer (fork, namespaces, reaping)
+ANSWER_SLACK_S = 20.0
+SCRATCH_MODE = 0o711
+MODULES_MODE = 0o755
+MODULE_FILE_MODE = 0o444
+WORKDIR_MODE = 0o700
+# a result larger than this, nested deeper, or holding longer strings counts as unreadable / is cut
+MAX_RESULT_BYTES = 8 << 20
+MAX_RESULT_DEPTH = 16
+MAX_STRING_CHARS = 400
+# integers beyond this cannot be exact floats; they count as non-numbers
+MAX_EXACT_INT = 1 << 53
 
 
 @dataclass(frozen=True)
@@ -64,96 +85,407 @@ class Limits:
     processes: int = 256
 
 
+@dataclass(frozen=True)
+class TaskRun:
+    """One job to run: ``key`` names it in the outcomes; ``job`` is written to the task's work folder."""
+
+    key: str
+    job: dict
+
+
 class GradingProcessError(RuntimeError):
-    """The grading process itself failed (not the student's code)."""
+    """The grading machinery itself failed (not the student's code)."""
 
 
-def make_scratch() -> Path:
-    scratch = Path(tempfile.mkdtemp(prefix="ex4-grading-"))
-    scratch.chmod(SCRATCH_MODE)
-    for name in COMPANION_MODULES:
-        source = PROJECT_ROOT / name
-        if source.is_file():
-            target = scratch / name
-            shutil.copyfile(source, target)
-            target.chmod(COMPANION_MODE)
-    return scratch
+# --------------------------------------------------------------------- results
 
 
-def child_environment() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
+def sanitize_text(text: str, limit: int = MAX_STRING_CHARS) -> str:
+    """``text`` without control characters or lone surrogates, at most ``limit`` characters."""
+    cleaned = "".join(ch if (ch.isprintable() or ch == " ") and not 0xD800 <= ord(ch) <= 0xDFFF else " "
+                      for ch in text[: limit * 4])
+    cleaned = " ".join(cleaned.split())
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+
+
+def clean_result(value: object) -> object:
+    """A copy of a parsed result with bounded depth; non-finite-safe numbers; clean strings.
+
+    Raises ValueError when nested deeper than MAX_RESULT_DEPTH. Integers too
+    large for a float and non-string dict keys become None / are dropped;
+    NaN and infinities stay floats (verdicts count them as wrong answers).
+    """
+    def clean(item: object, depth: int) -> object:
+        if depth > MAX_RESULT_DEPTH:
+            raise ValueError(f"the result is nested deeper than {MAX_RESULT_DEPTH} levels")
+        if isinstance(item, bool) or item is None:
+            return item
+        if isinstance(item, int):
+            return item if abs(item) <= MAX_EXACT_INT else None
+        if isinstance(item, float):
+            return item
+        if isinstance(item, str):
+            return sanitize_text(item)
+        if isinstance(item, list):
+            return [clean(x, depth + 1) for x in item]
+        if isinstance(item, dict):
+            return {sanitize_text(k): clean(v, depth + 1) for k, v in item.items() if isinstance(k, str)}
+        return None
+
+    return clean(value, 0)
+
+
+def parse_result(data: bytes) -> dict:
+    """The outcome a task wrote: {"status": "ok", "result": ...} or {"status": "error", "error": str}."""
+    try:
+        payload = clean_result(json.loads(data.decode("utf-8", errors="replace")))
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return {"status": "crashed", "error": f"sent back an unreadable result ({sanitize_text(str(exc), 80)})"}
+    if not isinstance(payload, dict) or payload.get("status") not in ("ok", "error"):
+        return {"status": "crashed", "error": "sent back a malformed result"}
+    if payload["status"] == "error":
+        return {"status": "error", "error": payload.get("error") if isinstance(payload.get("error"), str)
+                else "an unreadable error"}
+    if not isinstance(payload.get("result"), dict):
+        return {"status": "crashed", "error": "sent back a malformed result"}
+    return {"status": "ok", "result": payload["result"]}
+
+
+def read_result(workdir: Path) -> bytes | None:
+    """The result file's bytes, read without following a link; None if absent, a link or too large."""
+    try:
+        fd = os.open(workdir / RESULT_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RESULT_BYTES:
+            return None
+        chunks, size = [], 0
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_RESULT_BYTES:
+                return None
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def describe_end(end: dict, timeout_s: float) -> dict:
+    """An outcome for a task that wrote no usable result, from how its process ended."""
+    kind = end.get("end")
+    if kind == "timeout":
+        return {"status": "timeout",
+                "error": f"did not finish within {timeout_s:g} s (infinite loop or far too slow) and was stopped"}
+    if kind == "signaled":
+        hints = {9: " (memory cap or process limit)", 24: " (CPU time limit)", 11: " (crash)",
+                 25: " (file size limit)"}
+        number = end.get("signal")
+        return {"status": "crashed", "error": f"was killed by signal {number}{hints.get(number, '')}"}
+    if kind == "exited":
+        return {"status": "crashed", "error": f"exited with status {end.get('code')} before reporting a result "
+                                              "(sys.exit/os._exit in the code?)"}
+    return {"status": "crashed", "error": sanitize_text(str(end.get("detail", "the task process failed")))}
+
+
+# --------------------------------------------------------------------- environment
+
+
+def is_within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def task_sys_path(grader_sys_path: list[str]) -> list[str]:
+    """The grading process's import path without the project (solution.py, tests, grader).
+
+    A Python environment inside the project folder stays: of the folders in
+    the project, or above it, only those within ``sys.prefix`` or within a
+    ``site-packages`` folder are kept.
+    """
+    prefixes = [Path(p).resolve() for p in {sys.prefix, sys.exec_prefix}]
+    kept = []
+    for entry in grader_sys_path:
+        if not entry:
+            continue
+        path = Path(entry).resolve()
+        packages = any(part in ("site-packages", "dist-packages") for part in path.parts)
+        in_environment = packages or any(is_within(path, prefix) and prefix != PROJECT_ROOT for prefix in prefixes)
+        if is_within(PROJECT_ROOT, path) or (is_within(path, PROJECT_ROOT) and not in_environment):
+            continue
+        if str(path) not in kept:
+            kept.append(str(path))
+    return kept
+
+
+def unreadable_for(uid: int, paths: list[str]) -> list[str]:
+    """Those of ``paths`` (folders) that a process with ``uid`` cannot list; checked in a fork as that uid."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_fd)
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            blocked = []
+            for path in paths:
+                if not os.path.exists(path):
+                    continue
+                try:
+                    if os.path.isdir(path):
+                        os.listdir(path)
+                    else:
+                        open(path, "rb").close()
+                except OSError:
+                    blocked.append(path)
+            os.write(write_fd, json.dumps(blocked).encode())
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    data = b""
+    while chunk := os.read(read_fd, 1 << 16):
+        data += chunk
+    os.close(read_fd)
+    os.waitpid(pid, 0)
+    return json.loads(data or b"[]")
+
+
+def uid_in_use(uid: int) -> bool:
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid:
+                    return True
+            except OSError:
+                continue
+    return False
+
+
+def fresh_uid(taken: set[int]) -> int:
+    """A user id no process runs as and this run has not handed out yet."""
+    while True:
+        uid = UID_RANGE[0] + secrets.randbelow(UID_RANGE[1] - UID_RANGE[0])
+        if uid not in taken and not uid_in_use(uid):
+            taken.add(uid)
+            return uid
+
+
+def zygote_environment(scratch: Path) -> dict[str, str]:
+    """The environment of the zygotes: what libraries need to load, nothing of the grader's own."""
+    keep = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "LD_LIBRARY_PATH")
+    env = {name: os.environ[name] for name in keep if name in os.environ}
+    env.update(HOME=str(scratch), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg",
+               MPLCONFIGDIR=str(scratch), PYTHONDONTWRITEBYTECODE="1", CUDA_VISIBLE_DEVICES="")
     return env
 
 
-def start_child(scratch: Path, submissions: list[dict], reference_tasks: list[dict], limits: Limits,
-                slot: int) -> subprocess.Popen:
-    """Start one grading process for ``submissions`` (each {"key", "tasks": [task_job]}).
-
-    With ``reference_tasks`` it first runs those (the reference's task jobs) the same way.
-    """
-    preload = [m for m in PRELOADED_MODULES if (scratch / f"{m}.py").is_file()]
-    job = {"scratch": str(scratch), "probes_path": str(PROBES_SCRIPT), "preload": preload,
-           "limits": asdict(limits), "reference_tasks": reference_tasks, "uid": UID_BASE + slot if os.geteuid() == 0 else None,
-           "submissions": submissions}
-    process = subprocess.Popen([sys.executable, "-I", str(CHILD_SCRIPT)], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=scratch,
-                               env=child_environment())
-    process.job_text = json.dumps(job)
-    return process
+# --------------------------------------------------------------------- sandbox
 
 
-def finish_child(process: subprocess.Popen, submissions: list[dict], limits: Limits) -> dict[str, dict]:
-    """Outcomes per submission key and task; a failed grading process fails its unfinished tasks."""
-    n_tasks = sum(len(s["tasks"]) for s in submissions) + len(TASKS)
-    timeout = STARTUP_ALLOWANCE_S + n_tasks * (limits.task_timeout_s + TASK_OVERHEAD_S)
-    try:
-        stdout, stderr = process.communicate(process.job_text.encode(), timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        stdout, stderr = process.communicate()
-    outcomes: dict[str, dict] = {}
-    for line in stdout.decode(errors="replace").splitlines():
+class Zygote:
+    """The grader's handle on one zygote process: send a command, wait for its answer with a deadline."""
+
+    def __init__(self, config: dict, scratch: Path) -> None:
+        self.config = config
+        self.scratch = scratch
+        self.process: subprocess.Popen | None = None
+        self.granted: dict = {}
+        self.start()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([sys.executable, "-I", str(ZYGOTE_SCRIPT)], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=self.scratch,
+                                        env=zygote_environment(self.scratch), start_new_session=True)
+        self.process.stdin.write((json.dumps(self.config) + "\n").encode())
+        self.process.stdin.flush()
+        answer = self.answer(STARTUP_TIMEOUT_S)
+        if not answer or not answer.get("ready"):
+            self.stop()
+            detail = (answer or {}).get("error", "no answer")
+            raise GradingProcessError(f"the grading process could not start: {detail}")
+        self.granted = answer
+
+    def answer(self, timeout_s: float) -> dict | None:
+        """The next line from the zygote, parsed; None after ``timeout_s`` or when it died."""
+        stdout = self.process.stdout
+        deadline = time.monotonic() + timeout_s
+        line = b""
+        while not line.endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([stdout], [], [], remaining)[0]:
+                return None
+            chunk = os.read(stdout.fileno(), 1 << 16)
+            if not chunk:
+                return None
+            line += chunk
         try:
-            record = json.loads(line)
+            return json.loads(line)
         except ValueError:
-            continue
-        if isinstance(record, dict) and isinstance(record.get("tasks"), dict):
-            outcomes[str(record.get("key"))] = record["tasks"]
-    failure = stderr.decode(errors="replace").strip().splitlines()[-1:] or [f"exit status {process.returncode}"]
-    for submission in submissions:
-        done = outcomes.setdefault(submission["key"], {})
-        for task_job in submission["tasks"]:
-            done.setdefault(task_job["task"], {
-                "status": "crashed", "error": f"the grading process failed before this task: {failure[0]}"})
-    return outcomes
+            return None
+
+    def run(self, command: dict, timeout_s: float) -> dict:
+        """How the task ended ({"end": ...}); a zygote that does not answer is replaced."""
+        try:
+            self.process.stdin.write((json.dumps(command) + "\n").encode())
+            self.process.stdin.flush()
+            answer = self.answer(timeout_s + ANSWER_SLACK_S)
+        except OSError:
+            answer = None
+        if answer is None:
+            self.stop()
+            self.start()
+            return {"end": "crashed", "detail": "the grading process did not answer; it was restarted"}
+        return answer
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, 9)
+        except OSError:
+            pass
+        self.process.kill()
+        self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
 
 
-def reference_results(outcomes: dict[str, dict]) -> dict[str, dict]:
-    failed = {task: outcome.get("error") for task, outcome in outcomes.items() if outcome.get("status") != "ok"}
-    if failed or set(outcomes) != set(TASKS):
-        raise GradingProcessError(f"the reference solution could not be probed: {failed or 'no results'}")
-    return {task: outcome["result"] for task, outcome in outcomes.items()}
+class Sandbox:
+    """Confined task processes for one grading run; use as a context manager."""
 
+    def __init__(self, limits: Limits, slots: int) -> None:
+        self.limits = limits
+        self.scratch = Path(tempfile.mkdtemp(prefix="ex4-grading-"))
+        self.scratch.chmod(SCRATCH_MODE)
+        self.modules = self.scratch / "modules"
+        self.work = self.scratch / "work"
+        self.modules.mkdir(mode=MODULES_MODE)
+        self.modules.chmod(MODULES_MODE)
+        self.work.mkdir(mode=SCRATCH_MODE)
+        self.work.chmod(SCRATCH_MODE)
+        for name in SHIPPED_MODULES:
+            self._copy_module(PROJECT_ROOT / name)
+        for name in TASK_SIDE_MODULES:
+            self._copy_module(GRADING_DIR / name)
+        self.as_root = os.geteuid() == 0
+        self.taken_uids: set[int] = set()
+        sys_path = [str(self.modules), *task_sys_path(list(sys.path))]
+        read_only = [p for p in sys_path] + [p for p in SYSTEM_READ_ONLY if os.path.exists(p)]
+        self.keep_read_search = False
+        if self.as_root:
+            self.keep_read_search = bool(unreadable_for(fresh_uid(self.taken_uids), sys_path))
+        config = {"sys_path": sys_path, "read_only": read_only, "limits": asdict(limits),
+                  "preload": list(PRELOADED_MODULES), "probes_path": str(PROBES_SCRIPT),
+                  "confinement_path": str(CONFINEMENT_SCRIPT)}
+        self.zygotes: list[Zygote] = []
+        try:
+            for _ in range(max(1, slots)):
+                self.zygotes.append(Zygote(config, self.scratch))
+        except BaseException:
+            self.close()
+            raise
+        self.granted = self.zygotes[0].granted
+        if self.keep_read_search and self.granted.get("landlock_abi", 0) < 1:
+            self.close()
+            raise GradingProcessError(
+                "the Python environment is in a folder the task user cannot read "
+                f"({', '.join(unreadable_for(fresh_uid(set()), sys_path)[:3])}) and this kernel has no Landlock "
+                "to confine a task that may read it: make the environment readable by all users "
+                "(e.g. chmod -R o+rX on it, or install it outside a private home folder), or grade as a normal user")
 
-def run_in_sandbox(submissions: list[dict], reference_tasks: list[dict], limits: Limits,
-                   jobs: int) -> tuple[dict[str, dict], dict[str, dict]]:
-    """Run all task jobs of ``submissions``, spread over ``jobs`` grading processes in parallel.
+    def _copy_module(self, source: Path) -> None:
+        if source.is_file():
+            target = self.modules / source.name
+            shutil.copyfile(source, target)
+            target.chmod(MODULE_FILE_MODE)
 
-    Returns the outcomes per submission key and task, and the reference's results per task
-    (computed by the first grading process in a fork of its own, before any submission).
-    Raises GradingProcessError when the reference's results cannot be computed.
-    """
-    scratch = make_scratch()
-    try:
-        groups = [submissions[slot::jobs] for slot in range(max(1, min(jobs, len(submissions))))]
-        processes = [start_child(scratch, group, reference_tasks if slot == 0 else [], limits, slot)
-                     for slot, group in enumerate(groups)]
+    def not_protected(self) -> list[str]:
+        """What this kernel and user do not protect against, for the one line said at start."""
+        gaps = []
+        abi = self.granted.get("landlock_abi", 0)
+        if abi < 1:
+            gaps.append("no Landlock: student code can read and write whatever the "
+                        + ("task user id" if self.as_root else "grading user") + " can")
+        else:
+            if abi < 4:
+                gaps.append(f"Landlock ABI {abi} < 4: TCP is not blocked")
+            if abi < 6:
+                gaps.append(f"Landlock ABI {abi} < 6: signals to other processes are not scoped")
+        if not self.granted.get("namespaces"):
+            gaps.append("no namespaces (" + sanitize_text(self.granted.get("namespace_error", ""), 80)
+                        + "): processes a task starts may outlive it, and the network stays reachable")
+        if not self.as_root:
+            gaps.append("not root: tasks run as the grading user")
+        return gaps
+
+    def run_all(self, runs: list[TaskRun], on_done: Callable[[str, dict], None] | None = None) -> dict[str, dict]:
+        """Run every job, spread over the zygotes; outcome per key."""
+        pending: queue.Queue[TaskRun] = queue.Queue()
+        for run in runs:
+            pending.put(run)
         outcomes: dict[str, dict] = {}
-        # one thread per process feeds its job and reads its results, so all run at once
-        with ThreadPoolExecutor(max_workers=len(processes)) as pool:
-            for result in pool.map(lambda pg: finish_child(pg[0], pg[1], limits), zip(processes, groups)):
-                outcomes.update(result)
-        return outcomes, reference_results(outcomes.pop(REFERENCE_KEY, {}))
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        lock = threading.Lock()
+
+        def work(zygote: Zygote) -> None:
+            while True:
+                try:
+                    run = pending.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    outcome = self.run_one(zygote, run)
+                except Exception as exc:  # noqa: BLE001 -- one failed task must not stop the others
+                    outcome = {"status": "crashed", "error": f"grading failed: {type(exc).__name__}: {exc}"}
+                with lock:
+                    outcomes[run.key] = outcome
+                    if on_done is not None:
+                        on_done(run.key, outcome)
+
+        threads = [threading.Thread(target=work, args=(zygote,), daemon=True) for zygote in self.zygotes]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return outcomes
+
+    def run_one(self, zygote: Zygote, run: TaskRun) -> dict:
+        uid = fresh_uid(self.taken_uids) if self.as_root else None
+        workdir = self.work / secrets.token_hex(8)
+        workdir.mkdir(mode=WORKDIR_MODE)
+        try:
+            job_path = workdir / JOB_FILE
+            fd = os.open(job_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as file:
+                json.dump(run.job, file)
+            if uid is not None:
+                os.chown(workdir, uid, uid)
+            timeout_s = self.limits.task_timeout_s
+            end = zygote.run({"workdir": str(workdir), "uid": uid, "timeout_s": timeout_s,
+                              "keep_read_search": self.keep_read_search}, timeout_s)
+            data = read_result(workdir)
+            if data is None:
+                return describe_end(end, timeout_s)
+            if end.get("end") == "timeout":
+                return describe_end(end, timeout_s)
+            return parse_result(data)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def close(self) -> None:
+        for zygote in self.zygotes:
+            zygote.stop()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

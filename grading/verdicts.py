@@ -21,9 +21,9 @@ stopped by a limit gets 0 points and one message saying so.
 |     | loss values are the reference's, in order (3) | given loss_fn ignored, no step |
 |     | final weights equal reference training (10) | no zero_grad, no step, step before backward, loss_fn ignored |
 | 2b (10) | one optimizer per model, holding exactly its parameters (3) | one optimizer shared by all models |
-|     | optimizers are Adam (2); learning rate 0.04 (2) | wrong optimizer, wrong lr |
-|     | trained on train_loader, never on test_loader (2) | training on the test loader |
-|     | each model trained one epoch, losses collected per model (1) | |
+|     | weights after training are Adam's (2), with learning rate 0.04 (2) | wrong optimizer, wrong lr |
+|     | weights after training are those of train_loader (2) | training on the test loader |
+|     | one epoch per model, losses collected per model (1) | two epochs |
 | 3a (20) | accuracy on one full batch (6) | percentages, argmax over the batch dimension, counts |
 |     | accuracy over batches of different accuracy and a short last batch (12) | dividing by the number of batches, averaging batch accuracies, assuming full batches |
 |     | returns a Python float (2) | tensor returned |
@@ -31,6 +31,15 @@ stopped by a limit gets 0 points and one message saying so.
 |     | values are the per-class recall over several batches (12) | divided by all samples, counts, precision instead of recall |
 |     | values are Python floats (2) | tensors as values |
 |     | NaN for a class without samples (2) | division by zero |
+
+Task 2b is judged by behaviour: every model gets initial weights drawn for
+this run, and its weights after the student's code ran must be those of one
+of the trainings ``replay_2b`` replays from the same start (the intended one,
+or a typical mistake, which then costs its checks).
+
+Checks of properties that a stub also has (types, keys, lengths, shapes)
+give points only when a check that needs a working solution passed or the
+values match a known mistake (``WORK_CHECKS``): ``return 0.0`` gets nothing.
 
 The weights in 1a/1b are compared by giving the submission's model the
 reference weights matched by parameter shape (names, containers and the
@@ -45,6 +54,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from grading.replay_2b import HYPOTHESES, INTENDED, UNTRAINED
 from model_properties import AFFINE_TOLERANCE, expected_parameter_count
 from solution_regions import POINTS as TASK_POINTS
 
@@ -61,6 +71,8 @@ CHECK_POINTS = {
 OUTPUT_TOL = {"atol": 1e-4, "rtol": 1e-4}
 # a few float32 SGD steps of the same computation agree to this
 TRAINING_TOL = {"atol": 1e-4, "rtol": 1e-3}
+# fingerprints (random projections) of weights after a few float32 Adam steps of the same computation
+WEIGHTS_TOL = {"atol": 1e-4, "rtol": 1e-3}
 # accuracies are ratios of small integers; float32 arithmetic is exact to this
 ACCURACY_TOL = 1e-6
 FLOAT_TYPES = ("float", "numpy.float64", "numpy.float32")
@@ -83,21 +95,53 @@ class TaskGrade:
     failed: list[str] = field(default_factory=list)
 
 
+# Checks that only a working solution passes. The other checks of a task test
+# properties that a stub or a constant also has (a type, keys, a length): they
+# give points only when a work check passed or the values are those of a known
+# mistake computed on this run's random inputs (evidence of real work).
+WORK_CHECKS = {
+    "1a": ("same_function", "nonlinear"),
+    "1b": ("model1_type", "model2_function", "model3_function"),
+    "2a": ("loss_values", "final_weights"),
+    "2b": ("trained_weights",),
+    "3a": ("single_batch", "several_batches"),
+    "3b": ("recall_values", "nan_for_absent_class"),
+}
+NO_WORK_MESSAGE = ("no check that needs a working solution passed, so the checks of types, keys or lengths "
+                   "give no points either")
+
+
 @dataclass
 class Checks:
     """Collects pass/fail per named check of one task."""
 
     task: str
     failed: dict[str, str] = field(default_factory=dict)
+    # set when the values show real computation, e.g. they match a known mistake
+    evidence_of_work: bool = False
 
     def fail(self, check: str, message: str) -> None:
         self.failed.setdefault(check, message)
 
+    def worked(self) -> bool:
+        return self.evidence_of_work or any(check not in self.failed for check in WORK_CHECKS[self.task]
+                                            if check in CHECK_POINTS[self.task])
+
     def grade(self) -> TaskGrade:
         points = CHECK_POINTS[self.task]
-        earned = sum(p for name, p in points.items() if name not in self.failed)
         messages = [f"{message} [-{points[name]} P]" for name, message in self.failed.items()]
+        if not self.worked():
+            passed = [name for name in points if name not in self.failed]
+            if passed:
+                messages.append(f"{NO_WORK_MESSAGE} [-{sum(points[name] for name in passed)} P]")
+            return TaskGrade(0, TASK_POINTS[self.task], messages, "graded", list(points))
+        earned = sum(p for name, p in points.items() if name not in self.failed)
         return TaskGrade(earned, TASK_POINTS[self.task], messages, "graded", list(self.failed))
+
+
+def finite(value: object) -> bool:
+    """A real number that is neither NaN nor infinite (bools are not numbers here)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def zero(task: str, message: str, status: str) -> TaskGrade:
@@ -105,7 +149,8 @@ def zero(task: str, message: str, status: str) -> TaskGrade:
 
 
 def close(a: float | None, b: float | None, atol: float, rtol: float) -> bool:
-    if a is None or b is None:
+    """Whether ``a`` is within tolerance of ``b``; NaN is close only to NaN, non-numbers to nothing."""
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (a, b)):
         return False
     if math.isnan(a) or math.isnan(b):
         return math.isnan(a) and math.isnan(b)
@@ -121,15 +166,15 @@ def flat(values: object) -> list:
 def max_difference(actual: list, expected: list) -> float | None:
     """Largest absolute difference of two nested lists of numbers, None if their shapes differ."""
     actual, expected = flat(actual), flat(expected)
-    if len(actual) != len(expected) or not all(isinstance(a, (int, float)) for a in actual):
+    if len(actual) != len(expected) or not all(finite(a) for a in actual):
         return None
     return max((abs(a - b) for a, b in zip(actual, expected)), default=0.0)
 
 
 def all_close(actual: list, expected: list, tol: dict) -> bool:
     actual, expected = flat(actual), flat(expected)
-    return len(actual) == len(expected) and all(
-        isinstance(a, (int, float)) and close(float(a), b, **tol) for a, b in zip(actual, expected))
+    return len(actual) == len(expected) and all(finite(a) and close(float(a), b, **tol)
+                                                for a, b in zip(actual, expected))
 
 
 def closest_outputs(candidates: list | None, expected: list) -> list | None:
@@ -171,11 +216,17 @@ def verdict_1a(student: dict, reference: dict) -> TaskGrade:
                 checks.fail(check, f"{call} on flat inputs of shape [{ref['behaviour_samples']}, "
                             f"{ref['dims'][0]}] raised {behaviour['error']}")
             continue
-        if ref_behaviour["min_output"] < 0 <= behaviour.get("min_output", 0):
+        if behaviour.get("deterministic") and behaviour.get("input_dependent"):
+            checks.evidence_of_work = True
+        negative = behaviour.get("negative_probe_output")
+        if ref_behaviour["negative_probe_output"] < 0 and not (finite(negative) and negative < 0):
             checks.fail("negative_outputs", f"{call} never returned a negative output, the reference does: "
                         "the last layer must not be followed by ReLU (outputs are logits)")
-        residual = behaviour.get("affine_residual", 0)
-        if ref_behaviour["affine_residual"] > AFFINE_TOLERANCE >= residual:
+        residual = behaviour.get("affine_residual")
+        if not (finite(residual) and behaviour.get("deterministic")):
+            checks.fail("nonlinear", f"{call} gave outputs that are not finite or change between two calls "
+                        "on the same input")
+        elif ref_behaviour["affine_residual"] > AFFINE_TOLERANCE >= residual:
             weights = ("the reference weights" if behaviour.get("residual_weights") == "canonical"
                        else "its own initial weights")
             checks.fail("nonlinear", f"{call} behaves like an affine map on random inputs with {weights} "
@@ -230,6 +281,9 @@ def verdict_1b(student: dict, reference: dict) -> TaskGrade:
                         f"output difference {max_difference(outputs, expected_outputs)}): "
                         "expected Flatten, then Linear layers with ReLU between them and none after the last")
     checks.failed.pop("model1_function", None)
+    for name in ("model2", "model3"):
+        if f"{name}_function" in checks.failed:
+            checks.fail(f"{name}_type", f"{name}'s type gives points only together with the right function")
     return checks.grade()
 
 
@@ -289,6 +343,8 @@ def verdict_2a(student: dict, reference: dict) -> TaskGrade:
         checks.fail("loss_count", f"train ran {reference['n_epochs']} epochs of {reference['n_batches']} "
                     f"batches and returned {len(losses)} losses, expected {n_iterations}{hint}")
     values = [loss.get("value") for loss in losses]
+    known = [loss["value"] for loss in expected] + list(reference["first_batch_losses"].values())
+    checks.evidence_of_work = any(close(value, k, **TRAINING_TOL) for value in values[:len(known) + 1] for k in known)
     if not is_subsequence(values, [loss["value"] for loss in expected], TRAINING_TOL):
         checks.fail("loss_values", "the returned losses are not the losses of the reference training loop "
                     f"(first ones: {values[:3]}, expected {[loss['value'] for loss in expected][:3]})")
@@ -303,11 +359,47 @@ def verdict_2a(student: dict, reference: dict) -> TaskGrade:
 # --------------------------------------------------------------------- 2b
 
 
+def matching_trainings(fingerprint: object, built: object, replayed: dict[str, list]) -> list[str]:
+    """Names of the replayed trainings (see ``replay_2b``) whose weights the model's fingerprint matches."""
+    if not isinstance(built, int) or not isinstance(fingerprint, list) or not all(finite(x) for x in fingerprint):
+        return []
+    return [name for name, prints in replayed.items()
+            if 0 <= built < len(prints) and all_close(fingerprint, prints[built], WEIGHTS_TOL)]
+
+
+def describe_optimizers(optimizers: list) -> str:
+    shown = sorted({f"{o.get('type')} with learning rate {o.get('lrs')}" if o.get("is_optimizer")
+                    else f"a {o.get('type')}" for o in optimizers if isinstance(o, dict)})
+    return "; ".join(shown[:3]) or "none"
+
+
 def verdict_2b(student: dict, reference: dict) -> TaskGrade:
     checks = Checks("2b")
-    n_models, optimizers = student["n_models"], student["optimizers"]
-    expected_type = reference["optimizers"][0]["type"]
-    expected_lr = reference["optimizers"][0]["lrs"][0]
+    replayed = reference["replayed"]
+    n_models, models, optimizers = student["n_models"], student["models"], student["optimizers"]
+    matches = [matching_trainings(m.get("fingerprint"), m.get("built"), replayed) for m in models]
+    common = set.intersection(*(set(m) for m in matches)) if matches else set()
+    if n_models != reference["n_models"]:
+        checks.fail("one_epoch_each", f"models holds {n_models} models, expected the {reference['n_models']} "
+                    "models of the given code")
+    if INTENDED in common:
+        hypothesis = INTENDED
+    else:
+        hypothesis = next((name for name in HYPOTHESES if name in common), None)
+    if hypothesis is None:
+        unmatched = [i for i, m in enumerate(matches) if not m]
+        which = f"models[{unmatched[0]}]" if unmatched else "the models"
+        for check in ("optimizer_type", "learning_rate", "train_loader", "one_epoch_each"):
+            checks.fail(check, f"after your code ran, the weights of {which} match no training of this model "
+                        f"from its initial weights: expected {HYPOTHESES[INTENDED][5]} for every model "
+                        f"(your optimizers: {describe_optimizers(optimizers)}; train_loader iterated "
+                        f"{student['loader_iterations'].get('train')} times, test_loader "
+                        f"{student['loader_iterations'].get('test')} times)")
+    else:
+        checks.evidence_of_work = hypothesis != UNTRAINED
+        for check in HYPOTHESES[hypothesis][4]:
+            checks.fail(check, f"the weights after training are those of {HYPOTHESES[hypothesis][5]}; "
+                        f"expected {HYPOTHESES[INTENDED][5]}")
     if len(optimizers) != n_models:
         checks.fail("one_optimizer_per_model", f"{len(optimizers)} optimizers for {n_models} models, "
                     "expected one per model (optimizers[i] for models[i])")
@@ -318,29 +410,12 @@ def verdict_2b(student: dict, reference: dict) -> TaskGrade:
         if not optimizer.get("is_optimizer"):
             checks.fail("one_optimizer_per_model", f"optimizers[{index}] is a {optimizer.get('type')}, "
                         "not a torch.optim optimizer")
-            checks.fail("optimizer_type", f"optimizers[{index}] is a {optimizer.get('type')}, "
-                        f"expected {expected_type}")
-            continue
-        if optimizer["owners"] != [index] or index not in optimizer["complete_for"]:
+        elif optimizer.get("owners") != [index] or index not in (optimizer.get("complete_for") or []):
             checks.fail("one_optimizer_per_model", f"optimizers[{index}] holds the parameters of models "
-                        f"{optimizer['owners']} (-1: none of the models), expected all of models[{index}] only")
-        if optimizer["type"] != expected_type:
-            checks.fail("optimizer_type", f"optimizers[{index}] is {optimizer['type']}, expected {expected_type}")
-        if not all(close(lr, expected_lr, 0.0, 1e-9) for lr in optimizer["lrs"]):
-            checks.fail("learning_rate", f"optimizers[{index}] has learning rate {optimizer['lrs']}, "
-                        f"expected {expected_lr}")
-    iterations, expected_iterations = student["loader_iterations"], reference["loader_iterations"]
-    if iterations.get("test"):
-        checks.fail("train_loader", f"test_loader was iterated {iterations['test']} times: train on "
-                    "train_loader, the test set is only for evaluation")
-    elif not iterations.get("train"):
-        checks.fail("train_loader", "train_loader was never iterated: train each model on train_loader")
-    if (iterations.get("train") != expected_iterations["train"]
-            or student["loss_lengths"] != reference["loss_lengths"]):
-        checks.fail("one_epoch_each", f"train_loader was iterated {iterations.get('train')} times and the "
-                    f"losses have lengths {student['loss_lengths']}; expected one epoch per model "
-                    f"({expected_iterations['train']} passes) and losses[i] with "
-                    f"{reference['loss_lengths'][0]} values for every model")
+                        f"{optimizer.get('owners')} (-1: none of the models), expected all of models[{index}] only")
+    if student["loss_lengths"] != reference["loss_lengths"]:
+        checks.fail("one_epoch_each", f"the losses have lengths {student['loss_lengths']}; expected losses[i] "
+                    f"with {reference['loss_lengths'][0]} values (one epoch) for every model")
     return checks.grade()
 
 
@@ -379,8 +454,10 @@ def verdict_3a(student: dict, reference: dict) -> TaskGrade:
             checks.fail("returns_float", f"compute_accuracy raised {mine['error']}")
             continue
         if not close(mine.get("value"), ref["value"], ACCURACY_TOL, 0.0):
+            diagnosis = explain(mine.get("value"), accuracy_mistakes(case))
+            checks.evidence_of_work |= bool(diagnosis)
             checks.fail(check, f"compute_accuracy on {what} returned {mine.get('value')}, expected "
-                        f"{ref['value']} (correct / samples){explain(mine.get('value'), accuracy_mistakes(case))}")
+                        f"{ref['value']} (correct / samples){diagnosis}")
         if mine.get("type") not in FLOAT_TYPES:
             checks.fail("returns_float", f"compute_accuracy returned a {mine.get('type')}, expected a Python "
                         "float (use .item() on tensors)")
@@ -436,6 +513,7 @@ def verdict_3b(student: dict, reference: dict) -> TaskGrade:
                               for description, wrong in per_class_mistakes(case).items()
                               if set(got) == set(wrong) and all(close(got[c], wrong[c], ACCURACY_TOL, 1e-9)
                                                                 for c in wrong)), "")
+            checks.evidence_of_work |= bool(diagnosis)
             checks.fail("recall_values", f"per-class values differ ({differing_classes(got, expected)}); "
                         "expected correct samples of class i / samples of class i, over all batches"
                         f"{diagnosis}")
@@ -470,6 +548,6 @@ def grade_task(task: str, outcome: dict, reference_result: dict) -> TaskGrade:
                     status if status in ("timeout", "crashed") else "error")
     try:
         return VERDICTS[task](outcome["result"], reference_result)
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+    except Exception as exc:  # noqa: BLE001 -- results are untrusted data; any malformation costs the task only
         return zero(task, f"the task's results could not be read ({type(exc).__name__}: {exc}); "
                           "did the code replace objects the grader passed in?", "unreadable")

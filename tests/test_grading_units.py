@@ -158,7 +158,7 @@ def test_grader_takes_tasks_and_points_from_solution_regions():
     import solution_regions
     from grading import core, sandbox, verdicts
 
-    assert core.TASKS is solution_regions.TASKS and sandbox.TASKS is solution_regions.TASKS
+    assert core.TASKS is solution_regions.TASKS
     assert verdicts.TASK_POINTS is solution_regions.POINTS
 
 
@@ -204,7 +204,7 @@ def test_the_grader_and_the_bundle_carry_model_properties():
     import release
     from grading import sandbox
 
-    assert "model_properties.py" in sandbox.COMPANION_MODULES
+    assert "model_properties.py" in sandbox.SHIPPED_MODULES
     assert release.BUNDLE_FILES["model_properties.py"] == "model_properties.py"
 
 
@@ -241,25 +241,32 @@ class ReverselyRegisteredMLP(torch.nn.Module):
         return layers[-1](out)
 
 
-def verdict_1a_of(mlp_class: type) -> TaskGrade:
+# the grader draws a new seed for every run: verdicts must not depend on it
+PROBE_SEEDS = (0, 1, 1234, 2**31 - 1)
+
+
+def verdict_1a_of(mlp_class: type, seed: int) -> TaskGrade:
     """Probe ``mlp_class`` and the reference in this process (no sandbox) and grade Task 1a."""
     import solution
     from grading import probes
     from grading.verdicts import verdict_1a
 
     def probe(cls):
+        probes._run_seed = seed
         return {"configs": [probes.probe_mlp(cls, config, index) for index, config in enumerate(probes.CONFIGS_1A)]}
 
     return verdict_1a(probe(mlp_class), probe(solution.SimpleMLP))
 
 
-def test_layers_registered_in_another_order_get_full_points():
-    grade = verdict_1a_of(ReverselyRegisteredMLP)
+@pytest.mark.parametrize("seed", PROBE_SEEDS)
+def test_layers_registered_in_another_order_get_full_points(seed):
+    grade = verdict_1a_of(ReverselyRegisteredMLP, seed)
     assert (grade.points, grade.messages) == (TASK_POINTS["1a"], [])
 
 
-def test_a_sigmoid_mlp_is_not_called_an_affine_map():
-    grade = verdict_1a_of(SigmoidMLP)
+@pytest.mark.parametrize("seed", PROBE_SEEDS)
+def test_a_sigmoid_mlp_is_not_called_an_affine_map(seed):
+    grade = verdict_1a_of(SigmoidMLP, seed)
     assert grade.points == TASK_POINTS["1a"] - CHECK_POINTS["1a"]["same_function"], grade.messages
     assert not any("affine" in message for message in grade.messages)
 

@@ -1,0 +1,53 @@
+"""Task 2b, trusted side: what training each model the intended way, and in typical wrong ways, yields.
+
+This source is sent only in the reference's own 2b job (never to a task that
+runs student code, which must not hold Task 2b's answer) and executed there
+by ``probes.probe_2b``; the grader imports ``HYPOTHESES`` to turn a match
+into points. A submission's 2b result is judged by behaviour: the weights of
+every model after its code ran must match one of these trainings, started
+from the same grader-drawn initial weights on the same grader-drawn loaders.
+"""
+from __future__ import annotations
+
+# name -> (optimizer class in torch.optim, learning rate, epochs, loader, checks it fails, what it means)
+INTENDED = "intended"
+UNTRAINED = "untrained"
+HYPOTHESES = {
+    INTENDED: ("Adam", 0.04, 1, "train", (), "Adam with learning rate 0.04, one epoch on train_loader"),
+    "adam_default_lr": ("Adam", 0.001, 1, "train", ("learning_rate",), "Adam with its default learning rate 0.001"),
+    "adam_lr_0.01": ("Adam", 0.01, 1, "train", ("learning_rate",), "Adam with learning rate 0.01"),
+    "adam_lr_0.4": ("Adam", 0.4, 1, "train", ("learning_rate",), "Adam with learning rate 0.4"),
+    "adam_lr_0.004": ("Adam", 0.004, 1, "train", ("learning_rate",), "Adam with learning rate 0.004"),
+    "sgd": ("SGD", 0.04, 1, "train", ("optimizer_type",), "SGD instead of Adam"),
+    "adamw": ("AdamW", 0.04, 1, "train", ("optimizer_type",), "AdamW instead of Adam"),
+    "rmsprop": ("RMSprop", 0.04, 1, "train", ("optimizer_type",), "RMSprop instead of Adam"),
+    "two_epochs": ("Adam", 0.04, 2, "train", ("one_epoch_each",), "two epochs per model instead of one"),
+    "test_loader": ("Adam", 0.04, 1, "test", ("train_loader", "one_epoch_each"),
+                    "training on test_loader instead of train_loader"),
+    UNTRAINED: ("Adam", 0.04, 0, "train", ("optimizer_type", "learning_rate", "train_loader", "one_epoch_each"),
+                "the initial weights: the models were not trained"),
+}
+# models are numbered in the order they are built; this many are replayed
+TRACKED_MODELS = 16
+
+
+def replay(namespace: dict, loaders: dict, build_model, fingerprint) -> dict[str, list[list[float]]]:
+    """Fingerprints of model k (k < TRACKED_MODELS) after each hypothesis' training, by hypothesis.
+
+    ``build_model(k)`` returns the k-th model with its grader-drawn initial
+    weights; ``namespace["train"]`` is the reference's training loop.
+    """
+    import torch
+    from torch import nn
+
+    train = namespace["train"]
+    results = {}
+    for name, (optimizer_name, lr, epochs, loader, _, _) in HYPOTHESES.items():
+        prints = []
+        for index in range(TRACKED_MODELS):
+            model = build_model(index)
+            optimizer = getattr(torch.optim, optimizer_name)(model.parameters(), lr=lr)
+            train(model, loaders[loader], optimizer, nn.CrossEntropyLoss(), n_epochs=epochs, show_progress=False)
+            prints.append(fingerprint(model))
+        results[name] = prints
+    return results

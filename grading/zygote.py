@@ -1,0 +1,287 @@
+"""The zygote: a clean process that imports torch once and forks one confined process per task.
+
+Started by ``grading.sandbox`` as ``python -I zygote.py``. The first line on
+stdin is its configuration; it answers with one "ready" line saying which
+protections the kernel grants. Then each line on stdin is a command naming a
+task's work folder; the zygote answers each with one line saying how the task
+process ended. The zygote never reads a job or a result: the grader writes
+the job into the work folder and reads the result from there, so no fork can
+find another task's code in the memory it inherited.
+
+Process tree of one task::
+
+    zygote ── reaper (trusted: setpgid, new PID/network/IPC namespaces, waits with the timeout)
+                └── task (PID 1 of the new namespace: confined, then runs the probe on its job)
+
+When the task process ends or is killed, the kernel kills every process left
+in its PID namespace, so nothing a task started outlives it. Confinement of
+the task process, before it reads its job: resource limits, standard streams
+on /dev/null, every other file descriptor closed, a fixed environment; as
+root a user id of its own (``uid``); Landlock (``confinement.landlock_restrict``):
+the Python environment and the shipped modules read-only, its work folder
+read-write, no TCP, signals scoped.
+
+Standard library and torch only; ``probes.py`` and ``confinement.py`` are loaded by path.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import resource
+import select
+import signal
+import sys
+import time
+import traceback
+
+JOB_FILE = "job.json"
+RESULT_FILE = "result.json"
+# exit statuses of the reaper that say how the task process ended
+EXIT_TIMEOUT = 100
+EXIT_SIGNALED_BASE = 101  # + signal number
+EXIT_REAPER_FAILED = 200
+EXIT_CONFINEMENT_FAILED = 99
+# CPU seconds granted beyond the wall-clock timeout before the kernel stops a task
+CPU_LIMIT_SLACK_S = 2
+# the reaper's own wall time beyond the task's timeout before the zygote kills it
+REAPER_SLACK_S = 10.0
+HIGHEST_FD = 65536
+
+
+def load_module(name: str, path: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def virtual_memory_bytes() -> int:
+    """Current address-space size of this process (VmSize), which the memory cap adds to."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def wait_with_timeout(pid: int, timeout_s: float) -> tuple[int | None, bool]:
+    """Wait for the child ``pid``; kill it after ``timeout_s``. Returns (wait status, timed out)."""
+    pidfd = os.pidfd_open(pid)
+    try:
+        ready, _, _ = select.select([pidfd], [], [], max(timeout_s, 0.0))
+    finally:
+        os.close(pidfd)
+    timed_out = not ready
+    if timed_out:
+        os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    return status, timed_out
+
+
+class Zygote:
+    def __init__(self, config: dict) -> None:
+        self.config = config
+        self.limits = config["limits"]
+        self.confinement = load_module("ex4_confinement", config["confinement_path"])
+        self.probes = None
+
+    # ------------------------------------------------------------ start
+
+    def preload(self) -> None:
+        """Import once what every task needs, so that forks share it."""
+        sys.path[:] = self.config["sys_path"]
+        os.environ["MPLBACKEND"] = "Agg"
+        import torch  # noqa: F401
+        import torch.nn.functional  # noqa: F401
+        import torch.optim  # noqa: F401
+        import torch._dynamo  # noqa: F401 -- the first optimizer imports it: 2 s that every fork would pay
+
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot  # noqa: F401 -- also builds the font list once
+
+        for module in self.config["preload"]:
+            try:
+                __import__(module)
+            except Exception:  # noqa: BLE001 -- a missing optional module only costs its import later
+                pass
+        self.probes = load_module("ex4_grading_probes", self.config["probes_path"])
+        torch.set_num_threads(1)
+
+    def protections(self) -> dict:
+        """What the kernel grants, tried in a throw-away fork: Landlock ABI, namespaces."""
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_fd)
+            report = {"landlock_abi": self.confinement.landlock_abi(), "namespaces": True, "namespace_error": ""}
+            try:
+                self.enter_namespaces()
+            except OSError as exc:
+                report.update(namespaces=False, namespace_error=str(exc))
+            os.write(write_fd, json.dumps(report).encode())
+            os._exit(0)
+        os.close(write_fd)
+        data = b""
+        while chunk := os.read(read_fd, 4096):
+            data += chunk
+        os.close(read_fd)
+        os.waitpid(pid, 0)
+        return json.loads(data)
+
+    def enter_namespaces(self) -> None:
+        """New PID, network and IPC namespaces for the children of this process."""
+        c = self.confinement
+        if os.geteuid() != 0:
+            c.enter_user_namespace()
+        c.unshare(c.CLONE_NEWPID | c.CLONE_NEWNET | c.CLONE_NEWIPC)
+
+    # ------------------------------------------------------------ one task
+
+    def run(self, command: dict) -> dict:
+        """Fork the reaper for one task and wait for it; how the task ended, as JSON data."""
+        timeout_s = float(command["timeout_s"])
+        pid = os.fork()
+        if pid == 0:
+            self.reaper(command)
+        status, lost = wait_with_timeout(pid, timeout_s + REAPER_SLACK_S)
+        with_suppressed(lambda: os.killpg(pid, signal.SIGKILL))
+        if lost or not os.WIFEXITED(status):
+            return {"end": "crashed", "detail": "the task's supervisor did not finish"}
+        code = os.WEXITSTATUS(status)
+        if code == EXIT_TIMEOUT:
+            return {"end": "timeout"}
+        if EXIT_SIGNALED_BASE <= code < EXIT_REAPER_FAILED:
+            return {"end": "signaled", "signal": code - EXIT_SIGNALED_BASE}
+        if code == EXIT_REAPER_FAILED:
+            return {"end": "crashed", "detail": "the task could not be started"}
+        if code == EXIT_CONFINEMENT_FAILED:
+            return {"end": "crashed", "detail": "the task could not be confined"}
+        return {"end": "exited", "code": code}
+
+    def reaper(self, command: dict) -> None:
+        """Trusted: new namespaces, fork the task process, wait for it with the timeout. Never returns."""
+        try:
+            os.setpgid(0, 0)
+            self.confinement.set_parent_death_signal(signal.SIGKILL)
+            if self.config["namespaces"]:
+                self.enter_namespaces()
+            pid = os.fork()
+            if pid == 0:
+                self.task(command)
+            status, timed_out = wait_with_timeout(pid, float(command["timeout_s"]))
+            if not self.config["namespaces"]:
+                with_suppressed(lambda: os.killpg(pid, signal.SIGKILL))
+            if timed_out:
+                os._exit(EXIT_TIMEOUT)
+            if os.WIFSIGNALED(status):
+                os._exit(EXIT_SIGNALED_BASE + os.WTERMSIG(status))
+            os._exit(min(os.waitstatus_to_exitcode(status), EXIT_CONFINEMENT_FAILED))
+        except BaseException:  # noqa: BLE001 -- the reaper must always end with its own status
+            os._exit(EXIT_REAPER_FAILED)
+
+    def task(self, command: dict) -> None:
+        """The task process: confine, read the job, run the probe, write the result. Never returns."""
+        workdir = command["workdir"]
+        try:
+            job = self.confine(workdir, command)
+        except BaseException:  # noqa: BLE001
+            os._exit(EXIT_CONFINEMENT_FAILED)
+        try:
+            try:
+                payload = {"status": "ok", "result": self.probes.run_probe(job)}
+            except BaseException as exc:  # noqa: BLE001 -- SystemExit from student code included
+                payload = {"status": "error", "error": self.probes.describe_exception(exc)}
+            try:
+                data = json.dumps(payload, allow_nan=True).encode()
+            except (TypeError, ValueError, RecursionError, OverflowError) as exc:
+                data = json.dumps({"status": "error", "error": f"the result could not be encoded: {exc}"}).encode()
+            temporary = os.path.join(workdir, RESULT_FILE + ".tmp")
+            with open(temporary, "wb") as file:
+                file.write(data)
+            os.replace(temporary, os.path.join(workdir, RESULT_FILE))
+        finally:
+            os._exit(0)
+
+    def confine(self, workdir: str, command: dict) -> dict:
+        """Limit this process before any student code runs; returns its job (read, then deleted)."""
+        c = self.confinement
+        limits = self.limits
+        c.set_parent_death_signal(signal.SIGKILL)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.closerange(3, HIGHEST_FD)
+        memory = virtual_memory_bytes() + limits["memory_bytes"]
+        cpu = int(command["timeout_s"]) + CPU_LIMIT_SLACK_S
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_bytes"], limits["file_bytes"]))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        os.chdir(workdir)
+        job_path = os.path.join(workdir, JOB_FILE)
+        with open(job_path, encoding="utf-8") as file:
+            job = json.load(file)
+        os.unlink(job_path)
+        uid = command.get("uid")
+        if uid is not None:
+            resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"], limits["processes"]))
+            c.switch_user(uid, bool(command.get("keep_read_search")))
+        elif self.config["namespaces"]:
+            c.set_capabilities(())
+        if self.config["landlock"]:
+            c.landlock_restrict(self.config["read_only"], [workdir])
+        else:
+            c.set_no_new_privs()
+        os.environ.clear()
+        os.environ.update(HOME=workdir, TMPDIR=workdir, MPLCONFIGDIR=workdir, MPLBACKEND="Agg",
+                          OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
+        import tempfile
+
+        tempfile.tempdir = workdir
+        sys.argv[:] = [""]
+        return job
+
+    # ------------------------------------------------------------ loop
+
+    def serve(self) -> None:
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            try:
+                answer = self.run(json.loads(line))
+            except Exception as exc:  # noqa: BLE001 -- one failed fork must not stop the slot
+                answer = {"end": "crashed", "detail": f"{type(exc).__name__}: {exc}"}
+            sys.stdout.write(json.dumps(answer) + "\n")
+            sys.stdout.flush()
+
+
+def with_suppressed(action) -> None:
+    try:
+        action()
+    except OSError:
+        pass
+
+
+def main() -> None:
+    config = json.loads(sys.stdin.readline())
+    zygote = Zygote(config)
+    try:
+        zygote.preload()
+        granted = zygote.protections()
+    except Exception:  # noqa: BLE001 -- reported to the grader, which stops with the reason
+        sys.stdout.write(json.dumps({"ready": False, "error": traceback.format_exc(limit=3)}) + "\n")
+        sys.stdout.flush()
+        return
+    zygote.config["namespaces"] = config.get("want_namespaces", True) and granted["namespaces"]
+    zygote.config["landlock"] = config.get("want_landlock", True) and granted["landlock_abi"] >= 1
+    sys.stdout.write(json.dumps({"ready": True, **granted}) + "\n")
+    sys.stdout.flush()
+    zygote.serve()
+
+
+if __name__ == "__main__":
+    main()

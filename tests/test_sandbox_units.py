@@ -1,0 +1,88 @@
+"""The sandbox's handling of untrusted results and paths, without starting a task process."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+
+import pytest
+
+from grading import sandbox
+from grading.sandbox import (MAX_RESULT_BYTES, MAX_RESULT_DEPTH, MAX_STRING_CHARS, PROJECT_ROOT, clean_result,
+                             parse_result, read_result, sanitize_text, task_sys_path)
+
+
+def test_sanitize_text_removes_escape_codes_surrogates_and_caps_length():
+    text = "\x1b[2J\x1b[Hfake table\r\n" + "\ud800" + "x" * 10_000
+    cleaned = sanitize_text(text)
+    assert "\x1b" not in cleaned and "\r" not in cleaned and "\n" not in cleaned
+    assert "\ud800" not in cleaned
+    assert len(cleaned) <= MAX_STRING_CHARS
+    assert cleaned.startswith("[2J [Hfake table")
+
+
+def test_clean_result_rejects_deep_nesting():
+    deep: list = []
+    for _ in range(MAX_RESULT_DEPTH + 2):
+        deep = [deep]
+    with pytest.raises(ValueError, match="nested deeper"):
+        clean_result({"value": deep})
+
+
+def test_clean_result_turns_huge_ints_into_non_numbers_and_keeps_nan():
+    cleaned = clean_result({"value": 10 ** 400, "small": 3, "nan": math.nan, "flag": True, 1: "dropped"})
+    assert cleaned["value"] is None and cleaned["small"] == 3 and cleaned["flag"] is True
+    assert math.isnan(cleaned["nan"])
+    assert list(cleaned) == ["value", "small", "nan", "flag"]
+
+
+@pytest.mark.parametrize("data, status", [
+    (b"not json", "crashed"),
+    (b"[1, 2]", "crashed"),
+    (b'{"status": "ok", "result": 5}', "crashed"),
+    (b'{"status": "forged"}', "crashed"),
+    (b"[" * 5000 + b"]" * 5000, "crashed"),
+    (b'{"status": "error", "error": "ValueError: \\ud800\\u001b[2J"}', "error"),
+    (b'{"status": "ok", "result": {"value": 1}}', "ok"),
+])
+def test_parse_result_accepts_only_the_result_layout(data, status):
+    outcome = parse_result(data)
+    assert outcome["status"] == status
+    if status == "error":
+        assert "\x1b" not in outcome["error"] and "\ud800" not in outcome["error"]
+
+
+def test_read_result_does_not_follow_a_link(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text(json.dumps({"status": "ok", "result": {"value": 1}}))
+    (tmp_path / sandbox.RESULT_FILE).symlink_to(secret)
+    assert read_result(tmp_path) is None
+
+
+def test_read_result_refuses_an_oversized_file(tmp_path):
+    (tmp_path / sandbox.RESULT_FILE).write_bytes(b" " * (MAX_RESULT_BYTES + 1))
+    assert read_result(tmp_path) is None
+
+
+def test_read_result_reads_a_regular_file(tmp_path):
+    (tmp_path / sandbox.RESULT_FILE).write_bytes(b'{"status": "ok", "result": {}}')
+    assert read_result(tmp_path) == b'{"status": "ok", "result": {}}'
+
+
+def test_the_task_path_leaves_out_the_project_but_keeps_the_environment():
+    environment = [p for p in sys.path if "site-packages" in p]
+    kept = task_sys_path([str(PROJECT_ROOT), str(PROJECT_ROOT / "tests"), str(PROJECT_ROOT / "grading"),
+                          str(PROJECT_ROOT.parent), "", *environment])
+    assert str(PROJECT_ROOT) not in kept and str(PROJECT_ROOT.parent) not in kept
+    assert not any(p.startswith(str(PROJECT_ROOT / "tests")) or p.startswith(str(PROJECT_ROOT / "grading"))
+                   for p in kept)
+    assert [os.path.realpath(p) for p in environment] == kept
+
+
+def test_a_fresh_uid_is_unused_and_unique():
+    taken: set[int] = set()
+    uids = {sandbox.fresh_uid(taken) for _ in range(50)}
+    assert len(uids) == 50 and uids == taken
+    assert all(sandbox.UID_RANGE[0] <= uid < sandbox.UID_RANGE[1] for uid in uids)
+    assert not any(sandbox.uid_in_use(uid) for uid in uids)
