@@ -111,7 +111,8 @@ def check_paths(paths: list[str]) -> None:
 def grade_paths(paths: list[str], limits: Limits = Limits(), jobs: int = 1,
                 reference_path: Path = REFERENCE_PATH,
                 on_submission_done: Callable[[int, int], None] | None = None,
-                say: Callable[[str], None] | None = None) -> list[SubmissionGrade]:
+                say: Callable[[str], None] | None = None,
+                kernel_confinement: bool = True) -> list[SubmissionGrade]:
     """Grade every submission in ``paths``; results in the same order.
 
     Raises FileNotFoundError if a path does not exist (nothing is graded then)
@@ -119,6 +120,7 @@ def grade_paths(paths: list[str], limits: Limits = Limits(), jobs: int = 1,
     that cannot be read gets 0 points with the reason. ``on_submission_done``
     is called with (done, total) as submissions finish; ``say`` receives the
     one line about what the sandbox does not protect on this machine.
+    ``kernel_confinement=False`` is for benchmarks only (see ``Sandbox``).
     """
     check_paths(paths)
     reference = reference_code(reference_path)
@@ -148,7 +150,7 @@ def grade_paths(paths: list[str], limits: Limits = Limits(), jobs: int = 1,
             done[0] += 1
             on_submission_done(done[0], len(paths))
 
-    with Sandbox(limits, jobs) as sandbox:
+    with Sandbox(limits, jobs, kernel_confinement) as sandbox:
         if say is not None and sandbox.not_protected():
             say("grade.py: not protected on this machine: " + "; ".join(sandbox.not_protected()))
         outcomes = sandbox.run_all(runs, finished)

@@ -357,7 +357,9 @@ class Zygote:
 class Sandbox:
     """Confined task processes for one grading run; use as a context manager."""
 
-    def __init__(self, limits: Limits, slots: int) -> None:
+    def __init__(self, limits: Limits, slots: int, kernel_confinement: bool = True) -> None:
+        """``kernel_confinement=False`` (benchmarks only: what the confinement costs) skips Landlock,
+        namespaces and the user switch; the resource limits stay."""
         self.limits = limits
         self.scratch = Path(tempfile.mkdtemp(prefix="ex4-grading-"))
         self.scratch.chmod(SCRATCH_MODE)
@@ -371,7 +373,7 @@ class Sandbox:
             self._copy_module(PROJECT_ROOT / name)
         for name in TASK_SIDE_MODULES:
             self._copy_module(GRADING_DIR / name)
-        self.as_root = os.geteuid() == 0
+        self.as_root = os.geteuid() == 0 and kernel_confinement
         self.taken_uids: set[int] = set()
         sys_path = [str(self.modules), *task_sys_path(list(sys.path))]
         read_only = [p for p in sys_path] + [p for p in SYSTEM_READ_ONLY if os.path.exists(p)]
@@ -380,7 +382,8 @@ class Sandbox:
             self.keep_read_search = bool(unreadable_for(fresh_uid(self.taken_uids), sys_path))
         config = {"sys_path": sys_path, "read_only": read_only, "limits": asdict(limits),
                   "preload": list(PRELOADED_MODULES), "probes_path": str(PROBES_SCRIPT),
-                  "confinement_path": str(CONFINEMENT_SCRIPT)}
+                  "confinement_path": str(CONFINEMENT_SCRIPT),
+                  "want_landlock": kernel_confinement, "want_namespaces": kernel_confinement}
         self.zygotes: list[Zygote] = []
         try:
             for _ in range(max(1, slots)):

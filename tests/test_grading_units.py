@@ -120,8 +120,8 @@ def test_json_gradebook_has_the_documented_layout():
 
 def test_csv_gradebook_has_one_row_per_submission():
     lines = to_csv(sample_grades()).splitlines()
-    assert lines[0].split(",")[:8] == ["path", *TASKS, "points"]
-    assert lines[1].startswith("a.ipynb,11,10,20,10,20,20,91,100,")
+    assert lines[0].split(",")[:8] == ["id", *TASKS, "total"]
+    assert lines[1].startswith("a,11,10,20,10,20,20,91,100,a.ipynb,")
 
 
 def test_gradebook_replaces_the_file_in_one_step_and_leaves_no_temporary(tmp_path):

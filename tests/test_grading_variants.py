@@ -202,9 +202,10 @@ def variants() -> dict[str, tuple[callable, dict[str, int]]]:
         "zip(dims[:-1], dims[1:])", "zip([784, 32, 32, 32], [32, 32, 32, 10])")))
 
     # ---- Task 1b mistakes
-    add("1b_sequential_without_flatten", {"1b": lost("1b", "model3_function")},
+    # a model's type gives points only together with its function (a stub can have the right type)
+    add("1b_sequential_without_flatten", {"1b": lost("1b", "model3_function", "model3_type")},
         lambda nb: with_region(nb, "1b", SEQUENTIAL_NO_FLATTEN))
-    add("1b_wrong_sizes", {"1b": lost("1b", "model2_function", "model3_function")},
+    add("1b_wrong_sizes", {"1b": lost("1b", "model2_function", "model3_function", "model2_type", "model3_type")},
         lambda nb: with_region(nb, "1b", """
         model1 = SimpleFixedMLP()
         model2 = SimpleMLP(dims=[28 * 28, 32, 32, 10])
@@ -296,7 +297,8 @@ def variants() -> dict[str, tuple[callable, dict[str, int]]]:
     add("3b_precision", {"3b": lost("3b", "recall_values", "nan_for_absent_class")},
         per_class(value='correct[c] / guessed[c] if guessed[c] else float("nan")'))
     add("3b_string_keys", {"3b": lost("3b", "int_keys")}, per_class(key="str(c)"))
-    add("3b_argmax_over_batch", {"3b": lost("3b", "recall_values", "nan_for_absent_class")},
+    # every value wrong and no known mistake: int keys and float values alone are worth nothing
+    add("3b_argmax_over_batch", {"3b": 0},
         lambda nb: with_region(nb, "3b", ACCURACY_3B.format(
             key="c", value='correct[c] / total[c] if total[c] else float("nan")').replace("dim=1", "dim=0").replace("guessed[p] += 1", "pass")))
     add("3b_zero_division", {"3b": lost("3b", "nan_for_absent_class")}, per_class(value="correct[c] / total[c]"))
