@@ -1,39 +1,157 @@
-"""Pull the graded code out of a submission: a notebook or a Python module.
+"""Read a submission and say, for every task, which of its statements the task process runs.
 
-Nothing is executed here; the source is only parsed with ``ast``. Markers
-(``### BEGIN SOLUTION``) are not needed: a task is found by what it defines.
+Nothing is executed here: sources are only parsed with ``ast``.
 
-* 1a, 2a, 3a, 3b: the last top-level ``class SimpleMLP`` / ``def train`` /
-  ``def compute_accuracy`` / ``def compute_accuracy_per_class``.
-* 1b: the last cell that assigns ``model1``/``model2``/``model3`` at top level
-  (its statements), else a ``def build_equivalent_models``.
-* 2b: the last cell that assigns ``optimizers`` at top level, else a
-  ``def train_models``; else the cell holding ``### BEGIN SOLUTION 2b``.
+Reading
+    A ``.ipynb`` file is read with nbformat (any nbformat 4.x as Jupyter,
+    JupyterLab, Colab or VS Code write it; older versions are converted), a
+    ``.py`` file with jupytext (percent ``# %%`` and light formats, Colab's
+    "Download .py" with markdown as string literals, plain modules). A file
+    that cannot be read as a whole (not JSON, no list of cells, not UTF-8,
+    larger than ``MAX_NOTEBOOK_BYTES``/``MAX_PYTHON_BYTES``) raises
+    ``SubmissionError``; a cell that cannot be read (no text, too long, a
+    syntax error, nested too deeply) costs only the tasks whose names it
+    mentions. IPython syntax is recognised with IPython's
+    ``TransformerManager``: line magics and shell lines (``%matplotlib
+    inline``, ``!pip install``) are left out, ``%time statement`` keeps the
+    statement; the body of a ``%%time``, ``%%timeit`` or ``%%capture`` cell
+    is Python, any other cell magic leaves the cell out.
 
-Besides the task's code, a task gets every top-level import of the
-submission and the helper functions, classes and constants that its code
-uses (transitively). A cell with a syntax error costs only the tasks whose
-names it mentions.
+Locations
+    In a notebook every cell counts, markdown and raw cells too: the first
+    cell of the file is cell 1. ``Statement.where`` is ``"cell N"`` and
+    ``Statement.line`` the 1-based line inside that cell as the student sees it
+    (a ``%%time`` line counts). In a ``.py`` file ``where`` is ``""`` and
+    ``line`` is the line of the file.
+
+What a task runs
+    ``TaskCode.context`` is the submission's top-level statements in order, as
+    running the notebook top to bottom would (the last definition wins),
+    without what must not run in the grader:
+
+    * statements that are not an import, a ``def``/``class``, an assignment,
+      or an ``if``/``try`` holding only those: expression statements (prints,
+      plots, seeding), ``for``/``while``/``with`` blocks, ``del``, ...;
+    * MNIST loading and downloads: statements naming ``MNIST`` (and its
+      sibling datasets), ``ensure_mnist`` or another ``*mnist*`` name that is
+      not an upper-case constant, torchvision ``datasets``, ``download``,
+      ``urllib``, ``requests``;
+    * assignments to the names the grader provides (``DATA_NAMES``);
+    * statements calling training, evaluation, plotting or self-checks
+      (``SKIPPED_CALLS``, ``check_task_*``, ``visualize_*``, ``.backward()``,
+      ``.step()``);
+    * magics and shell lines, Colab-only code (``google.colab`` imports and
+      the statements using the names they bind), ``solution`` imports;
+    * definitions of the protected names of other tasks (the reference's
+      are used), so that e.g. a broken ``SimpleMLP`` costs only Task 1a;
+    * imports whose names nothing else the task runs uses (an unused
+      ``torchvision`` import costs seconds in every task process).
+
+    Definition tasks (1a, 2a, 3a, 3b) keep their own definitions in place; the
+    last one is ``graded``: its failure fails the task, the failure of any
+    other context statement costs only the names it would have defined.
+
+    Statement tasks: 1b is the last cell assigning ``model1``/``model2``/
+    ``model3``, 2b the last cell assigning ``optimizers`` (else a ``def
+    build_equivalent_models`` / ``def train_models``, kind ``function``,
+    graded like a definition; else the cell holding ``### BEGIN SOLUTION``).
+    That cell's statements are ``TaskCode.task_code`` (graded) and not in the
+    context; code cells right after it, up to the next markdown cell, are added
+    ungraded (a task split over two cells). Magics, data loading, assignments
+    to ``DATA_NAMES``, self-check calls and protected definitions are removed
+    from the task code; plotting and training stay.
+
+Review flags
+    ``Submission.review`` lists uses of introspection and low-level
+    process/file tricks (``sys._getframe``, ``inspect`` frames, ``ctypes``,
+    raw ``os`` file descriptors and processes, ``socket``, ``subprocess``,
+    ``/proc``, ...), e.g. ``"sys._getframe, cell 16 line 3"`` or
+    ``"socket, line 12"``: one entry per place (``"os.kill/signal, cell 3
+    line 9"`` when a line has several), at most ``MAX_REVIEW_FLAGS``.
 """
 from __future__ import annotations
 
 import ast
-import dataclasses
+import io
 import json
 import re
+import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
-
 
 DEFINITION_TASKS = {"1a": "SimpleMLP", "2a": "train", "3a": "compute_accuracy",
                     "3b": "compute_accuracy_per_class"}
 # statement tasks: names the cell assigns, and the function a module defines instead
 STATEMENT_TASKS = {"1b": (("model1", "model2", "model3"), "build_equivalent_models"),
                    "2b": (("optimizers",), "train_models")}
-# given code and the answers of all tasks always come from the reference
+# given code and the answers of all tasks always come from the reference, except the task's own
 PROTECTED_NAMES = frozenset({"SimpleFixedMLP", *DEFINITION_TASKS.values(),
                              *(function for _, function in STATEMENT_TASKS.values())})
-_MAGIC_LINE = re.compile(r"^(?P<indent>\s*)[%!]")
+# the grader provides these itself (small synthetic data)
+DATA_NAMES = frozenset({"train_set", "test_set", "train_loader", "test_loader"})
+# calls that train, evaluate, plot or self-check: such statements stay out of the context
+SKIPPED_CALLS = frozenset({"train", "compute_accuracy", "compute_accuracy_per_class", "build_equivalent_models",
+                           "train_models", "plot_smoothed_losses", "accuracies_bar_plot"})
+SKIPPED_CALL_PREFIXES = ("check_task_", "visualize_")
+SKIPPED_METHODS = frozenset({"backward", "step"})
+SELF_CHECK_PREFIX = "check_task_"
+# names that load MNIST or download something
+MNIST_DATASETS = frozenset({"MNIST", "FashionMNIST", "EMNIST", "KMNIST", "QMNIST"})
+DATA_IDENTIFIERS = frozenset({"datasets", "ensure_mnist", "urllib", "urllib2", "urllib3", "requests", "httpx",
+                              "urlretrieve", "urlopen", "wget", "gdown"})
+# cell magics whose body is Python and is kept
+KEPT_CELL_MAGICS = frozenset({"time", "timeit", "capture"})
+# reading limits: bigger files are refused, bigger cells cost only themselves
+MAX_NOTEBOOK_BYTES = 32 * 2**20
+MAX_PYTHON_BYTES = 2 * 2**20
+MAX_CELL_CHARS = 500_000
+MAX_CODE_CHARS = 2_000_000
+# how far ahead a .py cell's line is looked for in the file
+LINE_LOOKAHEAD = 2000
+# how far ahead a line changed by IPython's transformer is looked for in the cell
+MAGIC_LOOKAHEAD = 50
+MAX_REVIEW_FLAGS = 20
+
+# --- review flags: modules flagged wherever they are imported, members of others, attributes, strings
+REVIEW_MODULES = frozenset({"gc", "ctypes", "signal", "socket", "subprocess", "builtins", "importlib",
+                            "posix", "pty", "fcntl", "mmap", "resource"})
+REVIEW_MEMBERS = {
+    "sys": frozenset({"_getframe", "modules", "_current_frames", "settrace", "setprofile"}),
+    "inspect": frozenset({"currentframe", "stack", "trace", "getouterframes", "getinnerframes", "getframeinfo",
+                          "getargvalues", "getgeneratorlocals", "getcoroutinelocals"}),
+    "os": frozenset({"write", "read", "dup", "dup2", "fdopen", "open", "close", "closerange", "pipe", "lseek",
+                     "openpty", "fork", "forkpty", "_exit", "kill", "killpg", "setsid", "setpgid", "setpgrp",
+                     "system", "popen", "abort"}),
+}
+REVIEW_OS_PREFIXES = ("exec", "spawn", "posix_spawn")
+# frame and globals attributes: flagged where nothing else at the same place is
+REVIEW_ATTRIBUTES = frozenset({"f_back", "f_globals", "f_locals", "f_builtins", "tb_frame", "gi_frame",
+                               "__globals__", "__subclasses__"})
+REVIEW_NAMES = frozenset({"__builtins__", "__import__"})
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_ASSIGNMENTS = (ast.Assign, ast.AnnAssign, ast.AugAssign)
+_TRY = (ast.Try, ast.TryStar) if hasattr(ast, "TryStar") else (ast.Try,)
+
+
+class SubmissionError(ValueError):
+    """The file cannot be read as a notebook or Python module at all."""
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One top-level statement: its source and where the student sees its first line."""
+
+    source: str
+    where: str  # "cell N" in a notebook, "" in a .py file
+    line: int  # 1-based line of the first line: in the cell, or in the .py file
+    graded: bool = False  # its failure fails the task (else it costs only the names it defines)
+
+    def to_json(self) -> dict:
+        return {"source": self.source, "where": self.where, "line": self.line, "graded": self.graded}
 
 
 @dataclass(frozen=True)
@@ -41,224 +159,725 @@ class TaskCode:
     """What one task runs: ``kind`` is definition, function, statements or missing."""
 
     kind: str
-    imports: tuple[str, ...] = ()  # the submission's imports that this task's code uses
-    definition: str = ""  # a class/def to execute before probing ('' for statements)
-    code: str = ""  # statements the probe executes itself (1b/2b in a notebook)
-    helpers: tuple[str, ...] = ()
+    context: tuple[Statement, ...] = ()  # run first, each guarded unless graded
+    task_code: tuple[Statement, ...] = ()  # kind "statements": run by the probe after the context
     problem: str = ""  # why the task is missing
 
 
 @dataclass(frozen=True)
 class Submission:
-    tasks: dict[str, TaskCode] = field(default_factory=dict)
+    tasks: dict[str, TaskCode]
+    review: tuple[str, ...] = ()  # e.g. "sys._getframe, cell 16 line 3"
 
 
-@dataclass(frozen=True)
-class _Import:
-    source: str
-    names: frozenset[str] | None  # the names it binds; None for ``from x import *``
+# --------------------------------------------------------------------- cells
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Cell:
-    index: int  # 1-based, counting code cells only
+    position: int  # index in the submission's list of cells
+    where: str  # "cell N" (notebook) or "" (.py)
+    is_code: bool = False
+    separator: bool = False  # markdown, raw, or a code cell holding only a string: ends a task's cells
+    raw: str = ""  # the code as the student wrote it (for a .py: jupytext's cell)
+    first_line: int = 1  # the line the student sees for raw's first line
+    tree: ast.Module | None = None
+    error: str = ""  # why the cell could not be read
+    lines: list[str] = field(default_factory=list)  # the parsed text, magics replaced by `pass`
+    line_of: list[int] = field(default_factory=list)  # parsed text line (0-based) -> the student's line
+    statements: list[_Stmt] = field(default_factory=list)
+
+    @property
+    def place(self) -> str:
+        return self.where or f"the code at line {self.first_line}"
+
+    def visible(self, text_line: int) -> int:
+        """The student's line for 1-based line ``text_line`` of the parsed text."""
+        if not self.line_of:
+            return text_line
+        return self.line_of[min(max(text_line, 1), len(self.line_of)) - 1]
+
+
+@dataclass
+class _Stmt:
+    cell: _Cell
+    node: ast.stmt
     source: str
-    tree: ast.Module | None
-    error: str = ""
+    line: int
+    binds: frozenset[str]
+    uses: frozenset[str]  # every name the statement mentions, function bodies included
+    runs: bool  # may run in a context (protected names aside)
+    dropped: bool  # never part of task code
+
+    def statement(self, graded: bool = False) -> Statement:
+        return Statement(self.source, self.cell.where, self.line, graded)
 
 
-class SubmissionError(ValueError):
-    """The file cannot be read as a notebook or Python module at all."""
+def _text(value: object) -> str:
+    """``value`` safe to print and to encode: control characters and lone surrogates escaped."""
+    text = _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", str(value))
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _normalise_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def read_cells(path: Path) -> list[_Cell]:
-    """The code cells of a notebook (or the whole module as one cell), parsed."""
-    if path.suffix == ".ipynb":
-        sources = notebook_code_sources(path)
-    else:
-        try:
-            sources = [path.read_text(encoding="utf-8")]
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SubmissionError(f"{path}: not a readable Python file ({exc})") from exc
-    return [parse_cell(index + 1, source) for index, source in enumerate(sources)]
-
-
-def notebook_code_sources(path: Path) -> list[str]:
-    """The sources of a v4 notebook's code cells, in order.
-
-    Read as plain JSON (the nbformat v4 layout) rather than with nbformat: importing
-    nbformat loads jsonschema's format grammars, about 3.5 s per grading run, and
-    the grader needs no validation -- only the code.
-    """
+    """The cells of the submission at ``path``, code cells parsed."""
     try:
-        notebook = json.loads(path.read_text(encoding="utf-8"))
-        cells = notebook["cells"]
-        return [cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
-                for cell in cells if cell.get("cell_type") == "code"]
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
-        raise SubmissionError(f"{path}: not a readable Jupyter notebook (nbformat 4): "
-                              f"{type(exc).__name__}: {exc}") from exc
+        size = path.stat().st_size
+        limit = MAX_NOTEBOOK_BYTES if path.suffix == ".ipynb" else MAX_PYTHON_BYTES
+        if size > limit:
+            hint = " (clear the outputs and save it again)" if path.suffix == ".ipynb" else ""
+            raise SubmissionError(f"{path.name}: the file has {size / 2**20:.1f} MB, more than the "
+                                  f"{limit // 2**20} MB a submission may have{hint}")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SubmissionError(f"{path.name}: cannot be read ({_text(exc.strerror or exc)})") from exc
+    if path.suffix == ".ipynb":
+        cells = _notebook_cells(data, path.name)
+    else:
+        text = _decode_python(data, path.name)
+        cells = _notebook_cells(data, path.name) if _looks_like_notebook(text) else _python_cells(text)
+    budget = [MAX_CODE_CHARS]
+    for cell in cells:
+        if cell.is_code and not cell.error:
+            _parse_cell(cell, budget)
+    return cells
 
 
-def parse_cell(index: int, source: str) -> _Cell:
-    """Parse one cell; IPython magics and shell lines become ``pass``."""
-    lines = [_MAGIC_LINE.sub(lambda m: m["indent"] + "pass  # ", line) for line in source.splitlines()]
+def _looks_like_notebook(text: str) -> bool:
+    """A notebook saved with a .py name."""
+    if not text.lstrip().startswith("{"):
+        return False
+    try:
+        return isinstance(json.loads(text).get("cells"), list)
+    except Exception:  # noqa: BLE001 -- anything unreadable is not a notebook
+        return False
+
+
+def _notebook_cells(data: bytes, name: str) -> list[_Cell]:
+    """The cells of a notebook; nbformat reads it (converting old versions) without validating it.
+
+    Validation (jsonschema) is skipped: it only logs, and a cell that breaks the
+    schema costs only itself here. When nbformat cannot read a v4 notebook
+    because of a malformed cell, its JSON is read directly.
+    """
+    problem = "not a readable Jupyter notebook (nbformat 4)"
+    try:
+        from nbformat import converter, reader
+
+        text = data.decode("utf-8-sig")
+        try:
+            cells = converter.convert(reader.reads(text), 4).get("cells")
+        except Exception as exc:  # noqa: BLE001 -- nbformat raises many kinds on malformed input
+            cells = _v4_cells(text)
+            if cells is None:
+                raise exc from None
+    except Exception as exc:  # noqa: BLE001
+        reason = _text(" ".join(str(exc).split()))[:160]
+        raise SubmissionError(f"{name}: {problem}: {type(exc).__name__}: {reason}") from None
+    if not isinstance(cells, list):
+        raise SubmissionError(f"{name}: {problem}: 'cells' is {type(cells).__name__}, not a list")
+    result = []
+    for position, cell in enumerate(cells):
+        where = f"cell {position + 1}"
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            result.append(_Cell(position, where, separator=True))
+            continue
+        source = cell.get("source", "")
+        if isinstance(source, list) and all(isinstance(part, str) for part in source):
+            source = "".join(source)
+        if not isinstance(source, str):
+            result.append(_Cell(position, where, is_code=True, error="its source is not text"))
+            continue
+        result.append(_Cell(position, where, is_code=True, raw=_normalise_newlines(source)))
+    return result
+
+
+def _v4_cells(text: str) -> list | None:
+    """The ``cells`` of notebook JSON of major version 4, or None."""
+    try:
+        notebook = json.loads(text)
+    except Exception:  # noqa: BLE001
+        return None
+    if isinstance(notebook, dict) and notebook.get("nbformat", 4) == 4 and "cells" in notebook:
+        return notebook["cells"]
+    return None
+
+
+def _decode_python(data: bytes, name: str) -> str:
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        return _normalise_newlines(data.decode(encoding))
+    except (SyntaxError, LookupError, UnicodeDecodeError) as exc:
+        raise SubmissionError(f"{name}: not a readable Python file ({_text(exc)[:160]})") from None
+
+
+def _python_cells(text: str) -> list[_Cell]:
+    """The jupytext cells of a .py file, each code cell with the file lines of its lines."""
+    try:
+        import jupytext
+
+        notebook = jupytext.reads(text, fmt="py")
+        parts = [(cell.cell_type, cell.source) for cell in notebook.cells]
+    except Exception:  # noqa: BLE001 -- an unusual file is read as one cell
+        parts = [("code", text)]
+    file_lines = text.split("\n")
+    cursor = 0
+    cells = []
+    for position, (cell_type, source) in enumerate(parts):
+        if cell_type != "code" or not isinstance(source, str):
+            cells.append(_Cell(position, "", separator=True))
+            continue
+        raw = _normalise_newlines(source)
+        if len(parts) == 1 and raw == text:
+            raw_lines_of = list(range(1, len(file_lines) + 1))
+        else:
+            raw_lines_of, cursor = _locate_lines(raw.split("\n"), file_lines, cursor)
+        cell = _Cell(position, "", is_code=True, raw=raw, first_line=raw_lines_of[0] if raw_lines_of else 1)
+        cell.line_of = raw_lines_of  # raw line -> file line; refined by _parse_cell
+        cells.append(cell)
+    return cells
+
+
+def _same_line(in_file: str, in_cell: str) -> bool:
+    if in_file == in_cell or in_file.rstrip() == in_cell.rstrip():
+        return True
+    # jupytext uncomments magics: "# %matplotlib inline" -> "%matplotlib inline"
+    stripped, wanted = in_file.lstrip(), in_cell.strip()
+    return wanted[:1] in ("%", "!") and stripped.startswith("#") and stripped.lstrip("#").strip() == wanted
+
+
+def _locate_lines(cell_lines: list[str], file_lines: list[str], cursor: int) -> tuple[list[int], int]:
+    """The 1-based file line of each cell line, looked for in order from ``cursor``."""
+    found_lines: list[int] = []
+    previous: int | None = None
+    for text in cell_lines:
+        start = cursor if previous is None else previous + 1
+        found = None
+        if start < len(file_lines) and _same_line(file_lines[start], text):
+            found = start
+        elif text.strip():
+            for index in range(start, min(len(file_lines), start + LINE_LOOKAHEAD)):
+                if _same_line(file_lines[index], text):
+                    found = index
+                    break
+        if found is None:
+            found = start
+        found_lines.append(found + 1)
+        previous = found
+        cursor = max(cursor, found + 1)
+    return found_lines, cursor
+
+
+# --------------------------------------------------------------------- IPython syntax
+
+_TRANSFORMER = None
+# `%time statement` runs the statement: it is kept
+_TIMED_LINE = re.compile(r"^\s*%(?:time|timeit)\s+(?P<statement>[^\s\\-].*?)\s*$")
+
+
+def _transformer():
+    global _TRANSFORMER
+    if _TRANSFORMER is None:
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        _TRANSFORMER = TransformerManager()
+    return _TRANSFORMER
+
+
+def _transform(text: str) -> str:
+    try:
+        return _transformer().transform_cell(text)
+    except Exception:  # noqa: BLE001 -- IPython cannot read it: parse it as it is
+        return text
+
+
+def _cell_magic(raw_lines: list[str]) -> tuple[str, int] | None:
+    """(magic name, index of its line) when the cell is a ``%%`` cell magic."""
+    first = next((index for index, line in enumerate(raw_lines) if line.strip()), None)
+    if first is None or not raw_lines[first].startswith("%%"):
+        return None
+    transformed = _transform(raw_lines[first] + "\n")
+    name = ""
+    try:
+        call = ast.parse(transformed).body[0].value
+        if isinstance(call, ast.Call) and getattr(call.func, "attr", "") == "run_cell_magic":
+            name = str(call.args[0].value)
+    except Exception:  # noqa: BLE001 -- not a cell magic IPython knows
+        name = ""
+    return name, first
+
+
+def _python_text(raw: str) -> tuple[list[str], list[int]] | None:
+    """The cell as Python lines (magics become ``pass``) and the raw line index of each; None to skip it."""
+    raw_lines = raw.split("\n")
+    offset = 0
+    magic = _cell_magic(raw_lines)
+    if magic is not None:
+        name, first = magic
+        if name not in KEPT_CELL_MAGICS:
+            return None
+        offset = first + 1
+    body_lines = raw_lines[offset:]
+    first_code = next((line for line in body_lines if line.strip()), "")
+    if not any(marker in raw for marker in ("%", "!", "?", ">>>", "In [")) and not first_code[:1].isspace():
+        return body_lines, [index + offset for index in range(len(body_lines))]  # nothing for IPython to do
+    transformed = _transform("\n".join(body_lines) + "\n").split("\n")
+    if len(transformed) > 1 and transformed[-1] == "":
+        transformed.pop()  # the newline added above
+    if len(transformed) == len(body_lines):
+        origin = list(range(len(body_lines)))
+    else:  # IPython dropped leading blank lines or joined continued lines: match what is left, in order
+        origin, cursor = [], 0
+        for text in transformed:
+            key = text.strip()
+            window = range(cursor, min(len(body_lines), cursor + MAGIC_LOOKAHEAD))
+            found = next((index for index in window if body_lines[index].strip() == key), None)
+            found = min(cursor, len(body_lines) - 1) if found is None else found
+            origin.append(found)
+            cursor = found + 1
+    changed = [new != body_lines[index] for new, index in zip(transformed, origin)]
+    lines = []
+    for text, is_changed, index in zip(transformed, changed, origin):
+        if is_changed and "get_ipython()" in text:
+            timed = _TIMED_LINE.match(body_lines[index])
+            indent = text[:len(text) - len(text.lstrip())]
+            text = indent + (timed["statement"] if timed else "pass")
+        lines.append(text)
+    return lines, [index + offset for index in origin]
+
+
+def _parse_cell(cell: _Cell, budget: list[int]) -> None:
+    """Parse ``cell`` with IPython syntax removed; set its tree, or its error."""
+    raw_line_of = cell.line_of or list(range(1, cell.raw.count("\n") + 2))
+    if len(cell.raw) > MAX_CELL_CHARS:
+        cell.error = f"it has {len(cell.raw)} characters, more than the {MAX_CELL_CHARS} a cell may have"
+        return
+    budget[0] -= len(cell.raw)
+    if budget[0] < 0:
+        cell.error = f"the submission has more than {MAX_CODE_CHARS} characters of code before it"
+        return
+    prepared = _python_text(cell.raw)
+    if prepared is None:
+        return  # a cell magic whose body is not Python (%%bash, %%writefile, ...)
+    lines, origin = prepared
+    cell.line_of = [raw_line_of[min(index, len(raw_line_of) - 1)] for index in origin] or [raw_line_of[0]]
+    cell.lines = lines
     text = "\n".join(lines)
     try:
-        return _Cell(index, text, ast.parse(text))
-    except (SyntaxError, ValueError) as exc:
-        line = getattr(exc, "lineno", None)
-        return _Cell(index, text, None, f"{type(exc).__name__}: {getattr(exc, 'msg', exc)}"
-                     + (f" (line {line})" if line else ""))
+        cell.tree = ast.parse(text)
+    except Exception as exc:  # noqa: BLE001 -- SyntaxError, MemoryError, RecursionError, surrogates, ...
+        cell.error = _parse_error(cell, exc)
+        return
+    body = cell.tree.body
+    cell.separator = bool(body) and all(_is_string(node) for node in body)
 
 
-def extract(path: Path) -> Submission:
-    """The graded code of the submission at ``path``."""
-    cells = read_cells(path)
-    imports: list[_Import] = []
-    definitions: dict[str, tuple[_Cell, str]] = {}
-    constants: dict[str, str] = {}
-    for cell in cells:
-        if cell.tree is None:
+def _is_string(node: ast.stmt) -> bool:
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+
+
+def _parse_error(cell: _Cell, exc: BaseException) -> str:
+    if isinstance(exc, (MemoryError, RecursionError)):
+        return f"{type(exc).__name__}: the code is nested too deeply"
+    if isinstance(exc, SyntaxError):
+        where = f" (line {cell.visible(exc.lineno)})" if exc.lineno else ""
+        return _text(f"SyntaxError: {exc.msg}{where}")
+    if isinstance(exc, UnicodeError):
+        return "it holds characters that are not valid Unicode text"
+    return _text(f"{type(exc).__name__}: {exc}")[:200]
+
+
+# --------------------------------------------------------------------- statements
+
+
+def _segment(lines: list[str], node: ast.stmt) -> tuple[str, int]:
+    """The source of a top-level statement, decorators included, and its first text line."""
+    first, column = node.lineno, node.col_offset
+    decorators = getattr(node, "decorator_list", ())
+    if decorators:
+        first, column = min(first, *(d.lineno for d in decorators)), 0
+    last, end = node.end_lineno or first, node.end_col_offset
+
+    def cut(text: str, start: int, stop: int | None) -> str:
+        if text.isascii():
+            return text[start:stop]
+        return text.encode("utf-8")[start:stop].decode("utf-8", "replace")
+
+    if first == last:
+        return cut(lines[first - 1], column, end), first
+    parts = [cut(lines[first - 1], column, None), *lines[first:last - 1], cut(lines[last - 1], 0, end)]
+    return "\n".join(parts), first
+
+
+def _bound_names(node: ast.stmt) -> frozenset[str]:
+    """Names a top-level statement binds in the module namespace ("*" for a star import)."""
+    names: set[str] = set()
+    stack: list[ast.AST] = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, _DEFS):
+            names.add(current.name)
+            if current is not node:
+                continue
+            stack.extend(current.decorator_list)
             continue
-        for node in cell.tree.body:
-            segment = _node_lines(cell.source, node)
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                if not (isinstance(node, ast.ImportFrom) and node.module == "__future__"):
-                    imports.append(_Import(segment, _bound_names(node)))
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                definitions[node.name] = (cell, _node_lines(cell.source, node))
-            elif isinstance(node, ast.Assign) and _is_constant(node.value):
-                for target in node.targets:
-                    if isinstance(target, ast.Name):
-                        constants[target.id] = segment
-    helpers = {name: source for name, (_, source) in definitions.items() if name not in PROTECTED_NAMES}
-    helpers.update((name, source) for name, source in constants.items() if name not in PROTECTED_NAMES)
-    tasks = {}
-    for task, name in DEFINITION_TASKS.items():
-        tasks[task] = _definition_task(name, definitions, cells, helpers)
-    for task, (targets, function) in STATEMENT_TASKS.items():
-        tasks[task] = _statement_task(task, targets, function, definitions, cells, helpers)
-    return Submission({task: _with_imports(code, imports) for task, code in tasks.items()})
+        if isinstance(current, (ast.Lambda, *_COMPREHENSIONS)):
+            continue
+        if isinstance(current, ast.Import):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in current.names)
+        elif isinstance(current, ast.ImportFrom):
+            names.update(alias.asname or alias.name for alias in current.names)
+        elif isinstance(current, ast.Name) and isinstance(current.ctx, ast.Store):
+            names.add(current.id)
+        elif isinstance(current, ast.ExceptHandler) and current.name:
+            names.add(current.name)
+        stack.extend(ast.iter_child_nodes(current))
+    return frozenset(names)
 
 
-def _bound_names(node: ast.Import | ast.ImportFrom) -> frozenset[str] | None:
-    if any(alias.name == "*" for alias in node.names):
-        return None
-    return frozenset((alias.asname or alias.name).split(".")[0] for alias in node.names)
+def _executed_nodes(node: ast.AST):
+    """``node`` and what it contains, without the bodies of nested functions, classes and lambdas."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        if current is not node and isinstance(current, _SCOPES):
+            continue
+        stack.extend(ast.iter_child_nodes(current))
 
 
-def _with_imports(task_code: TaskCode, imports: list[_Import]) -> TaskCode:
-    """``task_code`` with the imports its code uses: heavy unused ones (torchvision) cost time."""
-    used: set[str] = set()
-    for source in (task_code.definition, task_code.code, *task_code.helpers):
-        used |= _names_used(source)
-    chosen = tuple(i.source for i in imports if i.names is None or i.names & used)
-    return dataclasses.replace(task_code, imports=chosen)
+def _only_definitions(node: ast.stmt) -> bool:
+    """An import, def, class, assignment or ``pass`` -- or an if/try holding only those."""
+    if isinstance(node, ast.If):
+        bodies = [node.body, node.orelse]
+    elif isinstance(node, _TRY):
+        bodies = [node.body, node.orelse, node.finalbody, *(handler.body for handler in node.handlers)]
+    else:
+        return isinstance(node, (ast.Import, ast.ImportFrom, *_DEFS, *_ASSIGNMENTS, ast.Pass)) or _is_string(node)
+    return all(_only_definitions(inner) for body in bodies for inner in body)
 
 
-def _node_lines(source: str, node: ast.stmt) -> str:
-    """The whole lines of a top-level statement, decorators included."""
-    lines = source.splitlines()
-    first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-    return "\n".join(lines[first - 1:node.end_lineno])
+def _is_data_identifier(name: str) -> bool:
+    lowered = name.lower()
+    return (name in MNIST_DATASETS or name in DATA_IDENTIFIERS or "download" in lowered
+            or ("mnist" in lowered and not name.isupper()))
 
 
-def _is_constant(value: ast.expr) -> bool:
-    """A literal or arithmetic on literals, e.g. ``HIDDEN = 32`` or ``SIZES = [784, 32]``."""
-    allowed = (ast.Constant, ast.Tuple, ast.List, ast.Set, ast.Dict, ast.BinOp, ast.UnaryOp,
-               ast.operator, ast.unaryop, ast.Load)
-    return all(isinstance(node, allowed) for node in ast.walk(value))
+def _imports_module(node: ast.stmt, module: str) -> bool:
+    if isinstance(node, ast.Import):
+        return any(alias.name == module or alias.name.startswith(module + ".") for alias in node.names)
+    if isinstance(node, ast.ImportFrom) and not node.level and node.module:
+        full = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        return any(name == module or name.startswith(module + ".") for name in full)
+    return False
 
 
-def _names_used(source: str) -> set[str]:
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return set()
-    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+def _colab_names(cells: list[_Cell]) -> frozenset[str]:
+    """Names bound by top-level ``google.colab`` imports."""
+    names: set[str] = set()
+    for cell in cells:
+        for node in cell.tree.body if cell.tree is not None else ():
+            if _imports_module(node, "google.colab"):
+                names |= _bound_names(node) - {"*"}
+    return frozenset(names)
 
 
-def _helpers_for(source: str, helpers: dict[str, str]) -> tuple[str, ...]:
-    """The helper sources ``source`` uses, directly or through other helpers, in definition order."""
-    needed: set[str] = set()
-    pending = _names_used(source)
-    while pending:
-        name = pending.pop()
-        if name in helpers and name not in needed:
-            needed.add(name)
-            pending |= _names_used(helpers[name])
-    return tuple(source for name, source in helpers.items() if name in needed)
+def _analyse(cell: _Cell, node: ast.stmt, colab_names: frozenset[str]) -> _Stmt:
+    source, first = _segment(cell.lines, node)
+    binds = _bound_names(node)
+    magic = data = colab = skipped_call = self_check = False
+    if not isinstance(node, _DEFS):
+        for inner in _executed_nodes(node):
+            if isinstance(inner, ast.Name):
+                magic |= inner.id == "get_ipython"
+                colab |= inner.id in colab_names and not isinstance(inner.ctx, ast.Store)
+                data |= _is_data_identifier(inner.id)
+            elif isinstance(inner, ast.Attribute):
+                data |= _is_data_identifier(inner.attr)
+            elif isinstance(inner, ast.keyword) and inner.arg:
+                data |= _is_data_identifier(inner.arg)
+            elif isinstance(inner, ast.alias):
+                data |= any(_is_data_identifier(part) for part in inner.name.split("."))
+                data |= bool(inner.asname) and _is_data_identifier(inner.asname)
+            elif isinstance(inner, ast.ImportFrom) and inner.module:
+                data |= any(_is_data_identifier(part) for part in inner.module.split("."))
+            elif isinstance(inner, ast.Call):
+                name, is_method = _call_name(inner)
+                self_check |= name.startswith(SELF_CHECK_PREFIX)
+                skipped_call |= name.startswith(SKIPPED_CALL_PREFIXES) or (
+                    name in SKIPPED_METHODS | (SKIPPED_CALLS - {"train"}) if is_method else name in SKIPPED_CALLS)
+    data |= bool(binds & DATA_NAMES)
+    colab |= _imports_module(node, "google.colab") or _imports_module(node, "google") and "colab" in binds
+    solution = _imports_module(node, "solution")
+    allowed = (isinstance(node, (ast.Import, ast.ImportFrom, *_DEFS, *_ASSIGNMENTS))
+               or (isinstance(node, (ast.If, *_TRY)) and _only_definitions(node)))
+    runs = allowed and not (magic or data or colab or solution or skipped_call)
+    dropped = magic or data or colab or solution or self_check or isinstance(node, ast.Pass)
+    uses = frozenset(inner.id for inner in ast.walk(node) if isinstance(inner, ast.Name))
+    return _Stmt(cell, node, source, cell.visible(first), binds, uses, runs, dropped)
 
 
-def _broken_cell_mentioning(names: tuple[str, ...], cells: list[_Cell]) -> _Cell | None:
-    pattern = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
-    broken = [cell for cell in cells if cell.tree is None and pattern.search(cell.source)]
-    return broken[-1] if broken else None
+def _call_name(call: ast.Call) -> tuple[str, bool]:
+    if isinstance(call.func, ast.Name):
+        return call.func.id, False
+    if isinstance(call.func, ast.Attribute):
+        return call.func.attr, True
+    return "", False
 
 
-def _missing(what: str, names: tuple[str, ...], cells: list[_Cell]) -> TaskCode:
-    broken = _broken_cell_mentioning(names, cells)
-    if broken is not None:
-        return TaskCode("missing", problem=f"code cell {broken.index}, which holds {what}, "
-                                           f"cannot be parsed: {broken.error}")
+# --------------------------------------------------------------------- tasks
+
+
+def _defines(name: str) -> re.Pattern:
+    return re.compile(rf"^[ \t]*(?:(?:async[ \t]+)?def|class)[ \t]+{re.escape(name)}\b"
+                      rf"|^[ \t]*{re.escape(name)}[ \t]*(?::[^=\n]*)?=(?!=)", re.M)
+
+
+class _Assigns:
+    """Finds a line of unparsable code that assigns one of ``names`` (``a, optimizers = ...``)."""
+
+    _TARGET = re.compile(r"[\w \t,\[\]*.:]*[-+*/@%&|^]?")
+
+    def __init__(self, names: tuple[str, ...]):
+        self._names = _mentions(names)
+
+    def search(self, text: str) -> bool:
+        for line in text.split("\n"):
+            equals = line.find("=")
+            while 0 <= equals < len(line) - 1 and line[equals + 1] == "=":
+                equals = line.find("=", equals + 2)
+            if equals > 0 and line[equals - 1] not in "=!<>" and self._TARGET.fullmatch(line[:equals]) \
+                    and self._names.search(line[:equals]):
+                return True
+        return False
+
+
+def _assigns(names: tuple[str, ...]) -> _Assigns:
+    return _Assigns(names)
+
+
+def _mentions(names: tuple[str, ...]) -> re.Pattern:
+    return re.compile(r"\b(?:" + "|".join(map(re.escape, names)) + r")\b")
+
+
+def _broken(cells: list[_Cell], pattern: re.Pattern | _Assigns) -> list[_Cell]:
+    return [cell for cell in cells if cell.error and pattern.search(cell.raw)]
+
+
+def _unparsable(what: str, cell: _Cell) -> TaskCode:
+    return TaskCode("missing", problem=f"{cell.place}, which holds {what}, cannot be parsed: {cell.error}")
+
+
+def _not_found(what: str, names: tuple[str, ...], cells: list[_Cell]) -> TaskCode:
+    broken = _broken(cells, _mentions(names))
+    if broken:
+        return _unparsable(what, broken[-1])
     return TaskCode("missing", problem=f"{what} was not found in the submission")
 
 
-def _definition_task(name: str, definitions: dict, cells: list[_Cell], helpers: dict) -> TaskCode:
-    if name not in definitions:
-        return _missing(f"`{name}`", (name,), cells)
-    cell, source = definitions[name]
-    broken = _broken_cell_mentioning((name,), [c for c in cells if c.index > cell.index])
-    if broken is not None:
-        return _missing(f"`{name}`", (name,), [broken])
-    return TaskCode("definition", definition=source, helpers=_helpers_for(source, helpers))
+def _context(statements: list[_Stmt], own: str | None, graded: _Stmt | None,
+             excluded: frozenset[int] = frozenset(), task_code: tuple[_Stmt, ...] = ()) -> tuple[Statement, ...]:
+    protected = PROTECTED_NAMES - {own}
+    chosen = [s for s in statements if s.runs and not (s.binds & protected) and id(s.cell) not in excluded]
+    used = frozenset().union(*(s.uses for s in (*chosen, *task_code) if not _is_plain_import(s.node)))
+    return tuple(s.statement(s is graded) for s in chosen
+                 if not _is_plain_import(s.node) or "*" in s.binds or s.binds & used
+                 or (isinstance(s.node, ast.ImportFrom) and s.node.module == "__future__"))
 
 
-def _assigned_names(node: ast.stmt) -> set[str]:
-    targets = []
-    if isinstance(node, ast.Assign):
-        targets = node.targets
-    elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
-        targets = [node.target]
-    return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+def _is_plain_import(node: ast.stmt) -> bool:
+    return isinstance(node, (ast.Import, ast.ImportFrom))
 
 
-def _statement_task(task: str, targets: tuple[str, ...], function: str, definitions: dict,
-                    cells: list[_Cell], helpers: dict) -> TaskCode:
+def _definition_task(name: str, kind: str, statements: list[_Stmt], cells: list[_Cell]) -> TaskCode | None:
+    """The task whose answer is the last top-level definition of ``name``; None if there is none."""
+    sites = [s for s in statements if s.runs and name in s.binds]
+    broken = _broken(cells, _defines(name))
+    if broken and (not sites or broken[-1].position > sites[-1].cell.position):
+        return _unparsable(f"`{name}`", broken[-1])
+    if not sites:
+        return None
+    return TaskCode(kind, context=_context(statements, name, sites[-1]))
+
+
+def _statement_task(task: str, statements: list[_Stmt], cells: list[_Cell]) -> TaskCode:
+    targets, function = STATEMENT_TASKS[task]
+    what = f"the Task {task} code (assigning {', '.join(targets)})"
+    assigning = [s.cell for s in statements if s.binds & set(targets) and not s.dropped]
+    broken = _broken(cells, _assigns(targets))
+    if broken and (not assigning or broken[-1].position > assigning[-1].position):
+        return _unparsable(what, broken[-1])
+    if assigning:
+        return _block_task(task, assigning[-1], statements, cells, function)
+    by_function = _definition_task(function, "function", statements, cells)
+    if by_function is not None:
+        return by_function
     marker = f"### BEGIN SOLUTION {task}"
-    candidates = [cell for cell in cells if cell.tree is not None and any(
-        _assigned_names(node) & set(targets) for node in cell.tree.body)]
-    if not candidates and function not in definitions:
-        candidates = [cell for cell in cells if cell.tree is not None and marker in cell.source]
-    if candidates:
-        cell = candidates[-1]
-        later_broken = _broken_cell_mentioning(targets, [c for c in cells if c.index > cell.index])
-        if later_broken is not None:
-            return _missing(f"the Task {task} code", targets, [later_broken])
-        kept = [node for node in cell.tree.body
-                if not (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-                        and node.name in PROTECTED_NAMES)]
-        code = "\n".join(_node_lines(cell.source, node) for node in kept)
-        return TaskCode("statements", code=code, helpers=_helpers_for(code, helpers))
-    if function in definitions:
-        _, source = definitions[function]
-        return TaskCode("function", definition=source, helpers=_helpers_for(source, helpers))
-    return _missing(f"the Task {task} code (assigning {', '.join(targets)})", targets + (function,), cells)
+    marked = [cell for cell in cells
+              if cell.is_code and marker in cell.raw and (cell.tree is not None or cell.error)]
+    if marked and marked[-1].error:
+        return _unparsable(what, marked[-1])
+    if marked:
+        return _block_task(task, marked[-1], statements, cells, function)
+    return _not_found(what, targets + (function,), cells)
 
+
+def _block_task(task: str, chosen: _Cell, statements: list[_Stmt], cells: list[_Cell], function: str) -> TaskCode:
+    """The chosen cell's statements (graded) and the code cells after it up to the next markdown cell.
+
+    The task's own function (``build_equivalent_models``/``train_models``) may
+    be defined and called: its definition stays where it is.
+    """
+    others = PROTECTED_NAMES.union(*(set(t) for name, (t, _) in STATEMENT_TASKS.items() if name != task))
+    block = [chosen]
+    for cell in cells[chosen.position + 1:]:
+        if not cell.is_code or cell.separator or cell.tree is None:
+            break
+        if any(s.binds & others for s in cell.statements):
+            break
+        block.append(cell)
+    protected = PROTECTED_NAMES - {function}
+    code = tuple(s for cell in block for s in cell.statements if not s.dropped and not (s.binds & protected))
+    context = _context(statements, function, None, frozenset(map(id, block)), code)
+    return TaskCode("statements", context=context, task_code=tuple(s.statement(s.cell is chosen) for s in code))
+
+
+def extract(path: Path) -> Submission:
+    """Per task, what the task process runs for the submission at ``path``."""
+    path = Path(path)
+    cells = read_cells(path)
+    colab_names = _colab_names(cells)
+    statements: list[_Stmt] = []
+    for cell in cells:
+        if cell.tree is not None:
+            cell.statements = [_analyse(cell, node, colab_names) for node in cell.tree.body]
+            statements.extend(cell.statements)
+    tasks: dict[str, TaskCode] = {}
+    for task, name in DEFINITION_TASKS.items():
+        found = _definition_task(name, "definition", statements, cells)
+        tasks[task] = found if found is not None else _not_found(f"`{name}`", (name,), cells)
+    for task in STATEMENT_TASKS:
+        tasks[task] = _statement_task(task, statements, cells)
+    ordered = {task: tasks[task] for task in ("1a", "1b", "2a", "2b", "3a", "3b")}
+    return Submission(ordered, review_flags(cells))
+
+
+# --------------------------------------------------------------------- review flags
+
+
+def _import_aliases(cells: list[_Cell]) -> dict[str, set[str]]:
+    """Local name -> the dotted names it may stand for, from every import of the submission."""
+    aliases: dict[str, set[str]] = {}
+    for cell in cells:
+        if cell.tree is None:
+            continue
+        for node in ast.walk(cell.tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    local = alias.asname or alias.name.split(".")[0]
+                    aliases.setdefault(local, set()).add(alias.name if alias.asname else local)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                for alias in node.names:
+                    if alias.name != "*":
+                        aliases.setdefault(alias.asname or alias.name, set()).add(f"{node.module}.{alias.name}")
+    return aliases
+
+
+def _member_flag(dotted: str) -> str:
+    """The label of a flagged dotted name (``sys._getframe``; ``socket`` for all of socket), or ''."""
+    parts = dotted.split(".")
+    if parts[0] in REVIEW_MODULES:
+        return parts[0]
+    if len(parts) >= 2 and parts[0] in REVIEW_MEMBERS:
+        member = parts[1]
+        if member in REVIEW_MEMBERS[parts[0]] or (parts[0] == "os" and member.startswith(REVIEW_OS_PREFIXES)):
+            return f"{parts[0]}.{member}"
+    return ""
+
+
+def _node_flags(node: ast.AST, aliases: dict[str, set[str]]) -> tuple[list[str], list[str]]:
+    """(flags, secondary flags) for one node."""
+    if isinstance(node, ast.Import):
+        return [flag for alias in node.names if (flag := _member_flag(alias.name))], []
+    if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+        if node.module.split(".")[0] in REVIEW_MODULES:
+            return [_member_flag(node.module)], []
+        return [flag for alias in node.names if (flag := _member_flag(f"{node.module}.{alias.name}"))], []
+    if isinstance(node, ast.Attribute):
+        flags = []
+        if isinstance(node.value, ast.Name):
+            imported = aliases.get(node.value.id)
+            for base in imported or {node.value.id}:
+                dotted = f"{base}.{node.attr}"
+                if dotted.split(".")[0] in REVIEW_MODULES and not imported:
+                    continue  # a variable that happens to share a module's name
+                if flag := _member_flag(dotted):
+                    flags.append(flag)
+        return flags, [node.attr] if node.attr in REVIEW_ATTRIBUTES else []
+    if isinstance(node, ast.Name):
+        if node.id in REVIEW_NAMES:
+            return [node.id], []
+        return [flag for dotted in aliases.get(node.id, ()) if "." in dotted and (flag := _member_flag(dotted))
+                and not dotted.split(".")[0] in REVIEW_MODULES], []
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and "/proc" in node.value:
+        return ["/proc"], []
+    return [], []
+
+
+def review_flags(cells: list[_Cell]) -> tuple[str, ...]:
+    """Places where the code uses introspection or low-level process/file tricks, in source order.
+
+    One entry per place, e.g. ``"os.kill/signal, cell 10 line 9"``; a frame
+    attribute (``f_back``, ...) is named only where nothing else is.
+    """
+    aliases = _import_aliases(cells)
+    found: dict[tuple[int, int, int], dict[str, None]] = {}
+    secondary: dict[tuple[int, int, int], dict[str, None]] = {}
+    for cell in cells:
+        if cell.tree is None:
+            continue
+        for node in ast.walk(cell.tree):
+            lineno = getattr(node, "lineno", None)
+            if lineno is None:
+                continue
+            flags, weaker = _node_flags(node, aliases)
+            key = (cell.position, cell.visible(lineno), 0)
+            for flag in flags:
+                found.setdefault(key, {})[flag] = None
+            for flag in weaker:
+                secondary.setdefault(key, {})[flag] = None
+    for key, flags in secondary.items():
+        if key not in found:
+            found[key] = flags
+    where = {cell.position: cell.where for cell in cells}
+    result = []
+    for (position, line, _), flags in sorted(found.items())[:MAX_REVIEW_FLAGS]:
+        place = f"{where[position]} line {line}" if where[position] else f"line {line}"
+        result.append(_text(f"{'/'.join(flags)}, {place}"))
+    return tuple(result)
+
+
+# --------------------------------------------------------------------- reference
 
 
 def reference_code(path: Path) -> tuple[tuple[str, ...], dict[str, str]]:
     """The imports and the top-level class/def sources of the reference module at ``path``."""
-    cells = read_cells(path)
-    if cells[0].tree is None:
-        raise SubmissionError(f"{path}: the reference does not parse: {cells[0].error}")
+    try:
+        source = _normalise_newlines(Path(path).read_text(encoding="utf-8"))
+        tree = ast.parse(source)
+    except (OSError, UnicodeDecodeError, SyntaxError, ValueError) as exc:
+        raise SubmissionError(f"{path}: the reference cannot be read: {exc}") from exc
+    lines = source.split("\n")
     imports, definitions = [], {}
-    for node in cells[0].tree.body:
+    for node in tree.body:
         if isinstance(node, ast.ImportFrom) and node.module == "__future__":
             continue
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            imports.append(_node_lines(cells[0].source, node))
+            imports.append(_segment(lines, node)[0])
         elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            definitions[node.name] = _node_lines(cells[0].source, node)
+            definitions[node.name] = _segment(lines, node)[0]
     return tuple(imports), definitions
