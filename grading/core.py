@@ -1,7 +1,7 @@
 """Grade submissions: extract each task's code, run it in the sandbox, judge it against the reference.
 
 For every task the sandbox namespace holds the reference definitions the task
-needs (``REFERENCE_NEEDS``) and, on top, only the submission's code for that
+needs (``reference_needs``) and, on top, only the submission's code for that
 task -- so a broken SimpleMLP costs Task 1a and nothing else. The reference
 is probed by the same machinery (in a fork that runs no student code) and
 the verdicts are computed here, from plain JSON.
@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grading.extract import Submission, SubmissionError, TaskCode, extract, reference_code
+from grading.extract import (DEFINITION_TASKS, STATEMENT_TASKS, Submission, SubmissionError, TaskCode, extract,
+                             reference_code)
 from grading.sandbox import PROJECT_ROOT, GradingProcessError, Limits, Sandbox, TaskRun, sanitize_text
 from grading.verdicts import TaskGrade, grade_task
 from solution_regions import TASKS
@@ -24,15 +25,20 @@ REPLAY_2B_PATH = Path(__file__).resolve().parent / "replay_2b.py"
 SEED_RANGE = 1 << 31
 # a message in the gradebook is cut to this many characters
 MAX_MESSAGE_CHARS = 500
-# definitions each task's namespace takes from the reference (the given class and other tasks' answers)
-REFERENCE_NEEDS = {
-    "1a": ("SimpleFixedMLP",),
-    "1b": ("SimpleFixedMLP", "SimpleMLP"),
-    "2a": ("SimpleFixedMLP", "SimpleMLP"),
-    "2b": ("SimpleFixedMLP", "SimpleMLP", "train"),
-    "3a": ("SimpleFixedMLP", "SimpleMLP"),
-    "3b": ("SimpleFixedMLP", "SimpleMLP"),
-}
+# reference lines at least this long are removed from messages; shorter ones are too common to matter
+MIN_REDACTED_LINE_CHARS = 20
+# the reference definitions that answer each task: never sent to a process running that task's code
+OWN_ANSWERS = {**{task: (name,) for task, name in DEFINITION_TASKS.items()},
+               **{task: (function,) for task, (_, function) in STATEMENT_TASKS.items()}}
+
+
+def reference_needs(task: str, definitions: dict[str, str]) -> tuple[str, ...]:
+    """The reference definitions a task's namespace gets: the given code and the *other* tasks' answers.
+
+    A submission's code may call any of them (a 2b cell evaluating with
+    compute_accuracy); a broken answer to one task thus costs only that task.
+    """
+    return tuple(name for name in definitions if name not in OWN_ANSWERS[task])
 
 
 @dataclass
@@ -68,7 +74,7 @@ def task_job(task: str, code: TaskCode, reference: tuple[tuple[str, ...], dict[s
     """
     imports, definitions = reference
     job = {"task": task, "kind": code.kind, "seed": seed,
-           "reference": [*imports, *(definitions[name] for name in REFERENCE_NEEDS[task])],
+           "reference": [*imports, *(definitions[name] for name in reference_needs(task, definitions))],
            "context": [statement.to_json() for statement in code.context],
            "task_code": [statement.to_json() for statement in code.task_code]}
     if trusted and task == "2b":
@@ -154,6 +160,7 @@ def grade_paths(paths: list[str], limits: Limits = Limits(), jobs: int = 1,
         if say is not None and sandbox.not_protected():
             say("grade.py: not protected on this machine: " + "; ".join(sandbox.not_protected()))
         outcomes = sandbox.run_all(runs, finished)
+    secret_lines = distinctive_lines(reference[1].values())
     expected = reference_results({task: outcomes.get(f"{REFERENCE_KEY}/{task}", {}) for task in TASKS})
     grades = []
     for index, path in enumerate(paths):
@@ -169,10 +176,25 @@ def grade_paths(paths: list[str], limits: Limits = Limits(), jobs: int = 1,
             else:
                 outcome = outcomes.get(f"{index}/{task}", {"status": "crashed", "error": "no result"})
             task_grade = grade_task(task, outcome, expected[task])
-            task_grade.messages = [sanitize_text(message, MAX_MESSAGE_CHARS) for message in task_grade.messages]
+            task_grade.messages = [redact(sanitize_text(message, MAX_MESSAGE_CHARS), secret_lines)
+                                   for message in task_grade.messages]
             grade.tasks[task] = task_grade
         grades.append(grade)
     return grades
+
+
+def distinctive_lines(sources) -> list[str]:
+    """The reference's code lines long enough to be recognised if a message quotes them."""
+    lines = {" ".join(line.split()) for source in sources for line in source.splitlines()}
+    return sorted((line for line in lines if len(line) >= MIN_REDACTED_LINE_CHARS), key=len, reverse=True)
+
+
+def redact(message: str, secret_lines: list[str]) -> str:
+    """``message`` with every quoted line of the reference replaced (student code may put them there)."""
+    for line in secret_lines:
+        if line in message:
+            message = message.replace(line, "[reference code removed]")
+    return message
 
 
 def extract_safely(path: Path) -> Submission | str:
