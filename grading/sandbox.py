@@ -220,6 +220,7 @@ def task_sys_path(grader_sys_path: list[str]) -> list[str]:
 
 def unreadable_for(uid: int, paths: list[str]) -> list[str]:
     """Those of ``paths`` (folders) that a process with ``uid`` cannot list; checked in a fork as that uid."""
+    existing = [(path, os.path.isdir(path)) for path in paths if os.path.exists(path)]
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -229,11 +230,9 @@ def unreadable_for(uid: int, paths: list[str]) -> list[str]:
             os.setresgid(uid, uid, uid)
             os.setresuid(uid, uid, uid)
             blocked = []
-            for path in paths:
-                if not os.path.exists(path):
-                    continue
+            for path, is_folder in existing:
                 try:
-                    if os.path.isdir(path):
+                    if is_folder:
                         os.listdir(path)
                     else:
                         open(path, "rb").close()

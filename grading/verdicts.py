@@ -129,7 +129,11 @@ class Checks:
 
     def grade(self) -> TaskGrade:
         points = CHECK_POINTS[self.task]
-        messages = [f"{message} [-{points[name]} P]" for name, message in self.failed.items()]
+        # one message per cause: checks failed for the same reason share it, with their points summed
+        lost: dict[str, int] = {}
+        for name, message in self.failed.items():
+            lost[message] = lost.get(message, 0) + points.get(name, 0)
+        messages = [f"{message} [-{p} P]" for message, p in lost.items()]
         if not self.worked():
             passed = [name for name in points if name not in self.failed]
             if passed:

@@ -375,6 +375,9 @@ def test_variant_points_per_task(graded, name):
     got = {task: grade.tasks[task].points for task in TASKS}
     messages = "\n".join(f"{t}: {m}" for t in TASKS for m in grade.tasks[t].messages)
     assert got == graded["expected"][name], f"{name}: points {got}\n{messages}"
+    for task in TASKS:
+        task_messages = [m.rsplit(" [-", 1)[0] for m in grade.tasks[task].messages]
+        assert len(set(task_messages)) == len(task_messages), f"{name}: a message repeats in {task}: {task_messages}"
 
 
 @pytest.mark.parametrize("name", [n for n in variants() if n != "reference" and not n.startswith("alt_")])
@@ -393,7 +396,7 @@ def test_every_lost_point_has_a_message(graded, name):
     ("2a_step_before_backward", "2a", "before loss.backward()"),
     ("2a_loss_fn_ignored", "2a", "loss_fn passed to train was never called"),
     ("2a_loss_once_per_epoch", "2a", "one loss per epoch"),
-    ("2b_test_loader", "2b", "test_loader was iterated"),
+    ("2b_test_loader", "2b", "training on test_loader instead of train_loader"),
     ("2b_one_shared_optimizer", "2b", "distinct optimizer"),
     ("3a_percentage", "3a", "a percentage instead of a fraction"),
     ("3a_average_of_batch_accuracies", "3a", "mean of the batch accuracies"),

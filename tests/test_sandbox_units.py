@@ -86,3 +86,23 @@ def test_a_fresh_uid_is_unused_and_unique():
     assert len(uids) == 50 and uids == taken
     assert all(sandbox.UID_RANGE[0] <= uid < sandbox.UID_RANGE[1] for uid in uids)
     assert not any(sandbox.uid_in_use(uid) for uid in uids)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the check switches to another user id")
+def test_folders_another_user_cannot_enter_are_found():
+    import shutil
+    import tempfile
+
+    # pytest's tmp_path lies in a folder only root may enter; this one is open to all
+    root = tempfile.mkdtemp(prefix="ex4-readable-")
+    try:
+        os.chmod(root, 0o755)
+        private = os.path.join(root, "private")
+        inner = os.path.join(private, "site-packages")
+        public = os.path.join(root, "public")
+        os.makedirs(inner)
+        os.makedirs(public)
+        os.chmod(private, 0o700)
+        assert sandbox.unreadable_for(sandbox.fresh_uid(set()), [inner, public]) == [inner]
+    finally:
+        shutil.rmtree(root)
