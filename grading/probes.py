@@ -45,6 +45,8 @@ BATCH_1A = 6
 N_BEHAVIOUR_SAMPLES = 64
 # how far below the largest output the last bias is moved to see whether outputs can turn negative
 NEGATIVE_SHIFT = 10.0
+# scale of the inputs for that sign test when the model's own weights must be used
+FALLBACK_INPUT_SCALE = 100.0
 FIXED_MLP_DIMS = [MNIST_FEATURES, 32, 32, 32, 10]
 MODEL_NAMES_1B = ("model1", "model2", "model3")
 
@@ -277,7 +279,9 @@ def mlp_behaviour(model: nn.Module, inputs: torch.Tensor, others: torch.Tensor, 
     result["input_dependent"] = bool(torch.isfinite(outputs).all()) and len(outputs) > 1 and not bool(
         (outputs == outputs[:1]).all())
     if "assign_error" in result:
-        result["negative_probe_output"] = float(outputs.min())
+        # own weights: inputs far outside [-1, 1] make a last layer without ReLU show both signs
+        with torch.no_grad():
+            result["negative_probe_output"] = float(model(inputs * FALLBACK_INPUT_SCALE).min())
     else:
         values, orderings = layer_orderings(model, layers)
         lowered = list(values)

@@ -73,6 +73,8 @@ OUTPUT_TOL = {"atol": 1e-4, "rtol": 1e-4}
 TRAINING_TOL = {"atol": 1e-4, "rtol": 1e-3}
 # fingerprints (random projections) of weights after a few float32 Adam steps of the same computation
 WEIGHTS_TOL = {"atol": 1e-4, "rtol": 1e-3}
+# a message lists this many of the classes whose values differ
+SHOWN_CLASSES = 3
 # accuracies are ratios of small integers; float32 arithmetic is exact to this
 ACCURACY_TOL = 1e-6
 FLOAT_TYPES = ("float", "numpy.float64", "numpy.float32")
@@ -489,11 +491,14 @@ def values_by_class(entries: list[dict]) -> dict[int, float | None]:
             if isinstance(e.get("key"), (int, float)) and math.isfinite(e["key"])}
 
 
-def differing_classes(got: dict[int, float | None], expected: dict[int, float | None]) -> str:
-    """'class 3: got 0.5, expected nan; ...' for every class whose value is missing or differs."""
-    classes = sorted(set(got) | set(expected))
-    return "; ".join(f"class {c}: got {got.get(c, 'no key')}, expected {expected.get(c, 'no key')}"
-                     for c in classes if not close(got.get(c), expected.get(c), ACCURACY_TOL, 0.0))
+def differing_classes(got: dict[int, float | None], expected: dict[int, float | None],
+                      shown: int = SHOWN_CLASSES) -> str:
+    """'class 3: got 0.5, expected nan; ...' for the first ``shown`` classes whose value is missing or differs."""
+    classes = [c for c in sorted(set(got) | set(expected))
+               if not close(got.get(c), expected.get(c), ACCURACY_TOL, 0.0)]
+    text = "; ".join(f"class {c}: got {got.get(c, 'no key')}, expected {expected.get(c, 'no key')}"
+                     for c in classes[:shown])
+    return text + (f"; {len(classes) - shown} more" if len(classes) > shown else "")
 
 
 def verdict_3b(student: dict, reference: dict) -> TaskGrade:
@@ -518,9 +523,8 @@ def verdict_3b(student: dict, reference: dict) -> TaskGrade:
                               if set(got) == set(wrong) and all(close(got[c], wrong[c], ACCURACY_TOL, 1e-9)
                                                                 for c in wrong)), "")
             checks.evidence_of_work |= bool(diagnosis)
-            checks.fail("recall_values", f"per-class values differ ({differing_classes(got, expected)}); "
-                        "expected correct samples of class i / samples of class i, over all batches"
-                        f"{diagnosis}")
+            checks.fail("recall_values", f"per-class values differ{diagnosis} ({differing_classes(got, expected)}); "
+                        "expected correct samples of class i / samples of class i, over all batches")
         types = sorted({e.get("value_type") for e in entries})
         if any(t not in FLOAT_TYPES for t in types):
             checks.fail("float_values", f"the values are {', '.join(map(str, types))}, expected Python floats")

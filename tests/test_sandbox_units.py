@@ -106,3 +106,19 @@ def test_folders_another_user_cannot_enter_are_found():
         assert sandbox.unreadable_for(sandbox.fresh_uid(set()), [inner, public]) == [inner]
     finally:
         shutil.rmtree(root)
+
+
+@pytest.mark.parametrize("granted, as_root, expected", [
+    ({"landlock_abi": 7, "namespaces": True}, True, []),
+    ({"landlock_abi": 7, "namespaces": True}, False, []),
+    ({"landlock_abi": 0, "namespaces": True}, False, ["no Landlock: student code can read and write whatever the "
+                                                     "grading user can"]),
+    ({"landlock_abi": 3, "namespaces": False, "namespace_error": "unshare: Operation not permitted"}, True,
+     ["Landlock ABI 3 < 4: TCP is not blocked", "Landlock ABI 3 < 6: signals to other processes are not scoped",
+      "no namespaces (unshare: Operation not permitted): processes a task starts may outlive it, and the network "
+      "stays reachable"]),
+])
+def test_the_grader_says_what_this_kernel_does_not_protect(granted, as_root, expected):
+    box = object.__new__(sandbox.Sandbox)
+    box.granted, box.as_root = granted, as_root
+    assert box.not_protected() == expected
