@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -89,6 +90,12 @@ ORACLE_HIGH = 1.0
 ORACLE_NOISE = 0.5
 
 
+# built-in and NumPy scalar types by identity; everything else is named by what it is an instance of
+EXACT_TYPE_NAMES = {float: "float", int: "int", bool: "bool", str: "str", dict: "dict", list: "list",
+                    tuple: "tuple", type(None): "None", numpy.float64: "numpy.float64",
+                    numpy.float32: "numpy.float32", numpy.int64: "numpy.int64"}
+
+
 class ProbeError(Exception):
     """The submission's objects could not be examined (wrong type, missing name, ...)."""
 
@@ -156,8 +163,20 @@ def number_or_none(value: object) -> float | None:
 
 
 def type_name(value: object) -> str:
+    """The name the grader uses for ``value``'s type, decided by the type's identity, never by its own name.
+
+    A class that calls itself ``float`` (or sets ``__module__ = "builtins"``)
+    is reported as a user-defined class.
+    """
     cls = type(value)
-    return cls.__name__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__name__}"
+    if cls in EXACT_TYPE_NAMES:
+        return EXACT_TYPE_NAMES[cls]
+    if isinstance(value, torch.Tensor):
+        return "torch.Tensor"
+    if isinstance(value, (torch.optim.Optimizer, nn.Module)):
+        # only shown in messages; verdicts about models and optimizers never read it
+        return cls.__name__
+    return f"{cls.__name__} (not a built-in type)"
 
 
 def canonical_layers(dims: list[int], seed_offset: int) -> list[tuple[torch.Tensor, torch.Tensor]]:

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import torch
 import pytest
 
@@ -379,3 +380,16 @@ def test_pytest_with_submission_deselects_every_other_test():
     collected = [line for line in run.stdout.splitlines() if "::" in line]
     assert collected and all(line.startswith("tests/test_grading_submission.py::") for line in collected)
     assert "deselected" in run.stdout
+
+
+def test_a_class_that_calls_itself_float_is_not_a_float():
+    from grading.probes import type_name
+
+    class float_(float):  # noqa: N801 -- the attack: a subclass that claims to be the built-in
+        pass
+
+    float_.__name__ = "float"
+    float_.__module__ = "builtins"
+    assert type_name(float_(0.5)) != "float"
+    assert type_name(0.5) == "float" and type_name(np.float64(0.5)) == "numpy.float64"
+    assert type_name(torch.tensor(0.5)) == "torch.Tensor"
