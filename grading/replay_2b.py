@@ -22,13 +22,15 @@ HYPOTHESES = {
     "adamw": ("AdamW", 0.04, 1, "train", ("optimizer_type",), "AdamW instead of Adam"),
     "rmsprop": ("RMSprop", 0.04, 1, "train", ("optimizer_type",), "RMSprop instead of Adam"),
     "two_epochs": ("Adam", 0.04, 2, "train", ("one_epoch_each",), "two epochs per model instead of one"),
+    "default_epochs": ("Adam", 0.04, 20, "train", ("one_epoch_each",),
+                       "20 epochs per model (train's default) instead of one"),
     "test_loader": ("Adam", 0.04, 1, "test", ("train_loader", "one_epoch_each"),
                     "training on test_loader instead of train_loader"),
     UNTRAINED: ("Adam", 0.04, 0, "train", ("optimizer_type", "learning_rate", "train_loader", "one_epoch_each"),
                 "the initial weights: the models were not trained"),
 }
 # models are numbered in the order they are built; this many are replayed
-TRACKED_MODELS = 16
+TRACKED_MODELS = 12
 
 
 def replay(namespace: dict, loaders: dict, build_model, fingerprint) -> dict[str, list[list[float]]]:

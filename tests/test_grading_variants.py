@@ -258,6 +258,9 @@ def variants() -> dict[str, tuple[callable, dict[str, int]]]:
         lambda nb: with_region(nb, "2b", TRAIN_2B.format(optimizer="SGD", lr=0.04, loader="train_loader")))
     add("2b_test_loader", {"2b": lost("2b", "train_loader", "one_epoch_each")},
         lambda nb: with_region(nb, "2b", TRAIN_2B.format(optimizer="Adam", lr=0.04, loader="test_loader")))
+    add("2b_default_epochs", {"2b": lost("2b", "one_epoch_each")},
+        lambda nb: with_region(nb, "2b", TRAIN_2B.format(optimizer="Adam", lr=0.04, loader="train_loader")
+                               .replace(", n_epochs=1", "")))
     add("2b_one_shared_optimizer", {"2b": lost("2b", "one_optimizer_per_model")},
         lambda nb: with_region(nb, "2b", """
         shared = torch.optim.Adam([p for model in models for p in model.parameters()], lr=0.04)
@@ -398,6 +401,7 @@ def test_every_lost_point_has_a_message(graded, name):
     ("2a_loss_once_per_epoch", "2a", "one loss per epoch"),
     ("2b_test_loader", "2b", "training on test_loader instead of train_loader"),
     ("2b_one_shared_optimizer", "2b", "distinct optimizer"),
+    ("2b_default_epochs", "2b", "20 epochs per model"),
     ("3a_percentage", "3a", "a percentage instead of a fraction"),
     ("3a_average_of_batch_accuracies", "3a", "mean of the batch accuracies"),
     ("3a_assumes_full_batches", "3a", "the last batch is smaller"),
