@@ -11,6 +11,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
+from tqdm import tqdm
 
 from utils import MNIST_CLASSES, model_device, progress_bar
 
@@ -112,13 +113,27 @@ def train(model: nn.Module,
 
 def train_models(models: list[nn.Module], train_loader: DataLoader,
                  loss_fn: nn.Module) -> tuple[list[torch.optim.Optimizer], list[list[float]]]:
-    """Task 2b: one Adam optimizer per model, each model trained for one epoch."""
+    """Task 2b: one Adam optimizer per model, each model trained for one epoch.
+
+    ``N_EPOCHS_2B`` and ``announce_training`` are the given code of the
+    notebook's Task 2b cell, under the same names, so that the region below
+    is the notebook's.
+    """
+    N_EPOCHS_2B = 1  # the name of the notebook's constant
+
+    def announce_training(model_index: int) -> None:
+        """Say which model is training: call it before training models[model_index].
+
+        tqdm.write prints like print, without breaking a progress bar.
+        """
+        tqdm.write(f"Training model {model_index + 1}/{len(models)}")
+
     ### BEGIN SOLUTION 2b
     optimizers = [torch.optim.Adam(model.parameters(), lr=0.04) for model in models]
     losses = []
     for i, (model, optimizer) in enumerate(zip(models, optimizers)):
-        print(f"Training model {i + 1}/{len(models)}")
-        model_losses = train(model, train_loader, optimizer, loss_fn, n_epochs=1)
+        announce_training(i)
+        model_losses = train(model, train_loader, optimizer, loss_fn, n_epochs=N_EPOCHS_2B)
         print(f"Model {i + 1}: the last loss is {model_losses[-1]:.4f}")
         losses.append(model_losses)
     ### END SOLUTION 2b
