@@ -54,7 +54,7 @@ BUNDLE_FILES = {
 }
 REQUIREMENTS_NAME = "requirements.txt"
 # packages only the instructor's tests need
-INSTRUCTOR_ONLY_REQUIREMENTS = ("pytest", "nbval", "jupytext")
+INSTRUCTOR_ONLY_REQUIREMENTS = ("pytest", "nbval", "jupytext", "ruff")
 # written into every bundle: only a folder holding it is ever replaced
 MARKER_NAME = ".ex4-student-bundle"
 MARKER_TEXT = ("Student bundle written by release.py. The next release replaces this "

@@ -1632,7 +1632,7 @@ def task_3a_results(compute_accuracy_fn: Callable) -> list[CheckResult]:
         return "compute_accuracy returns a number"
 
     def fraction() -> str:
-        for name, predictions, labels in _accuracy_cases():
+        for name, _predictions, _labels in _accuracy_cases():
             value = results[name]
             _require(0.0 <= value <= 1.0, "a fraction between 0 and 1", f"{value:.4f} ({name})",
                      _accuracy_hint(results)

@@ -14,6 +14,10 @@ import torch
 from matplotlib.figure import Figure
 from tqdm import tqdm
 
+# what `from utils import *` gives the notebook: the helpers, not the libraries they use
+__all__ = ["MNIST_CLASSES", "seed_everything", "progress_bar", "model_device", "visualize_first_4",
+           "moving_average", "plot_smoothed_losses", "accuracies_bar_plot"]
+
 MNIST_CLASSES = list(range(10))
 SMOOTHING_WINDOW = 25
 # seconds between two redraws of a progress bar: often enough to see it move,

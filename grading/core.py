@@ -13,13 +13,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grading.extract import (DEFINITION_TASKS, STATEMENT_TASKS, Submission, SubmissionError, TaskCode, extract,
-                             reference_code)
+from grading.extract import (
+    DEFINITION_TASKS,
+    STATEMENT_TASKS,
+    Submission,
+    SubmissionError,
+    TaskCode,
+    extract,
+    reference_code,
+)
 from grading.sandbox import PROJECT_ROOT, GradingProcessError, Limits, Sandbox, TaskRun, sanitize_text
 from grading.verdicts import TaskGrade, grade_task
 from solution_regions import TASKS
+
 REFERENCE_PATH = PROJECT_ROOT / "solution.py"
 REFERENCE_KEY = "reference"
+DEFAULT_LIMITS = Limits()
 REPLAY_2B_PATH = Path(__file__).resolve().parent / "replay_2b.py"
 # the grader draws the inputs of every probe from this seed, new for each run
 SEED_RANGE = 1 << 31
@@ -114,7 +123,7 @@ def check_paths(paths: list[str]) -> None:
                                 "(give paths to .ipynb notebooks or .py modules)")
 
 
-def grade_paths(paths: list[str], limits: Limits = Limits(), jobs: int = 1,
+def grade_paths(paths: list[str], limits: Limits = DEFAULT_LIMITS, jobs: int = 1,
                 reference_path: Path = REFERENCE_PATH,
                 on_submission_done: Callable[[int, int], None] | None = None,
                 say: Callable[[str], None] | None = None,

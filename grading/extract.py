@@ -822,7 +822,7 @@ def _node_flags(node: ast.AST, aliases: dict[str, set[str]]) -> tuple[list[str],
         if node.id in REVIEW_NAMES:
             return [node.id], []
         return [flag for dotted in aliases.get(node.id, ()) if "." in dotted and (flag := _member_flag(dotted))
-                and not dotted.split(".")[0] in REVIEW_MODULES], []
+                and dotted.split(".")[0] not in REVIEW_MODULES], []
     if isinstance(node, ast.Constant) and isinstance(node.value, str) and "/proc" in node.value:
         return ["/proc"], []
     return [], []

@@ -485,7 +485,7 @@ def probe_2b(namespace: dict, task_job: dict, state: dict) -> dict:
               "n_distinct_optimizers": len({id(o) for o in optimizers}),
               "loader_iterations": {name: iterations.count(name) for name in loaders},
               "loader_batches": {name: len(loader) for name, loader in loaders.items()},
-              "loss_lengths": [len(l) if isinstance(l, (list, tuple)) else None for l in losses]
+              "loss_lengths": [len(per_model) if isinstance(per_model, (list, tuple)) else None for per_model in losses]
               if isinstance(losses, (list, tuple)) else None}
     if "replay_source" in task_job:
         result["replayed"] = replay_reference_trainings(task_job["replay_source"], namespace,

@@ -19,8 +19,8 @@ that tracebacks show them. A statement that is not graded and raises costs
 only the names it would have defined; a graded one re-raises.
 """
 from __future__ import annotations
-
 import __future__
+
 import ast
 import builtins
 import linecache

@@ -15,7 +15,7 @@ stopped by a limit gets 0 points and one message saying so.
 |     | same outputs as the reference given the same weights (6) | wrong activation or layer order |
 | 1b (10) | model1 is a SimpleFixedMLP (2) | |
 |     | model2 is a SimpleMLP (1); computes the same function (2) | wrong dims |
-|     | model3 is an nn.Sequential (1); same function on BSx1x28x28 input (4) | no Flatten, wrong sizes, ReLU at the end |
+|     | model3 is an nn.Sequential (1); same function on BSx1x28x28 input (4) | no Flatten, wrong sizes, final ReLU |
 | 2a (20) | losses are Python floats (3) | loss tensors appended |
 |     | one loss per iteration of every epoch (4) | appended once per epoch, one epoch only |
 |     | loss values are the reference's, in order (3) | given loss_fn ignored, no step |
@@ -25,10 +25,10 @@ stopped by a limit gets 0 points and one message saying so.
 |     | weights after training are those of train_loader (2) | training on the test loader |
 |     | one epoch per model, losses collected per model (1) | two epochs |
 | 3a (20) | accuracy on one full batch (6) | percentages, argmax over the batch dimension, counts |
-|     | accuracy over batches of different accuracy and a short last batch (12) | dividing by the number of batches, averaging batch accuracies, assuming full batches |
+|     | accuracy over batches of different accuracy, short last batch (12) | divided by batches, mean of batches |
 |     | returns a Python float (2) | tensor returned |
 | 3b (20) | keys are the ints 0-9 (4) | string keys |
-|     | values are the per-class recall over several batches (12) | divided by all samples, counts, precision instead of recall |
+|     | values are the per-class recall over several batches (12) | divided by all samples, counts, precision |
 |     | values are Python floats (2) | tensors as values |
 |     | NaN for a class without samples (2) | division by zero |
 

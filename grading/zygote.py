@@ -32,7 +32,6 @@ import resource
 import select
 import signal
 import sys
-import time
 import traceback
 
 JOB_FILE = "job.json"
@@ -93,12 +92,11 @@ class Zygote:
         """Import once what every task needs, so that forks share it."""
         sys.path[:] = self.config["sys_path"]
         os.environ["MPLBACKEND"] = "Agg"
+        import matplotlib
         import torch  # noqa: F401
+        import torch._dynamo  # noqa: F401 -- the first optimizer imports it: 2 s that every fork would pay
         import torch.nn.functional  # noqa: F401
         import torch.optim  # noqa: F401
-        import torch._dynamo  # noqa: F401 -- the first optimizer imports it: 2 s that every fork would pay
-
-        import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot  # noqa: F401 -- also builds the font list once

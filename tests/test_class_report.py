@@ -5,18 +5,24 @@ import base64
 import shutil
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
+from test_feedback import HOSTILE, assert_inert, full_marks, parse_html, reference_lines, synthetic_grades, task_grade
 
-from grading.class_report import (check_failures, failed_checks_figure, feedback_links, grading_failures,
-                                  render_report, task_point_counts, task_points_figure, total_points_figure)
+from grading.class_report import (
+    check_failures,
+    failed_checks_figure,
+    feedback_links,
+    grading_failures,
+    render_report,
+    task_point_counts,
+    task_points_figure,
+    total_points_figure,
+)
 from grading.core import TASKS, SubmissionGrade
 from grading.feedback import write_feedback
 from grading.report import student_ids, visible, write_atomically
 from grading.verdicts import CHECK_POINTS, TASK_POINTS, TaskGrade
-from test_feedback import (HOSTILE, assert_inert, full_marks, parse_html, reference_lines, synthetic_grades,
-                           task_grade)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -18,8 +18,14 @@ import pytest
 
 import grade
 from grading.core import TASKS, SubmissionGrade
-from grading.feedback import (CHECK_LABELS, feedback_file_names, render_feedback, safe_name, submission_problem,
-                              write_feedback)
+from grading.feedback import (
+    CHECK_LABELS,
+    feedback_file_names,
+    render_feedback,
+    safe_name,
+    submission_problem,
+    write_feedback,
+)
 from grading.report import CSV_COLUMNS, student_ids, to_csv, to_json, visible, write_atomically
 from grading.verdicts import CHECK_POINTS, GRADING_FAILURES, TASK_POINTS, TaskGrade
 from solution_regions import find_regions
@@ -123,7 +129,7 @@ def task_grade(task: str, failed: list[str], status: str = "graded", message: st
 
 
 def synthetic_grades(n: int, seed: int = 0) -> list[SubmissionGrade]:
-    """``n`` plausible submissions: failed checks, missing tasks, grading failures, review flags, drawn from ``seed``."""
+    """``n`` plausible submissions (failed checks, missing tasks, grading failures, review flags) from ``seed``."""
     rng = random.Random(seed)
     grades = []
     for index in range(n):
@@ -251,9 +257,9 @@ def test_feedback_holds_no_reference_code():
 
 def test_feedback_holds_no_other_students_data_and_no_review_flags(tmp_path):
     grades = [example_grade(), full_marks("submissions/bob.ipynb"), full_marks("submissions/carol.py")]
-    for grade, name in zip(grades, ("ALICE", "BOB", "CAROL")):
-        grade.tasks["3a"] = task_grade("3a", ["single_batch"], message=f"marker-{name}")
-        grade.review = [f"review-{name}: sys._getframe, cell 3 line 1"]
+    for student, name in zip(grades, ("ALICE", "BOB", "CAROL")):
+        student.tasks["3a"] = task_grade("3a", ["single_batch"], message=f"marker-{name}")
+        student.review = [f"review-{name}: sys._getframe, cell 3 line 1"]
     files = write_feedback(grades, tmp_path / "feedback")
     assert [f.name for f in files] == ["alice.html", "bob.html", "carol.html"]
     for file, own in zip(files, ("ALICE", "BOB", "CAROL")):
@@ -370,8 +376,8 @@ def fake_grading(calls: list):
     def grade_paths(paths, limits=None, jobs=1, reference_path=None, on_submission_done=None, say=None):
         calls.append({"paths": paths, "on_submission_done": on_submission_done})
         grades = [example_grade(), full_marks()]
-        for grade, path in zip(grades, paths):
-            grade.path = path
+        for student, path in zip(grades, paths):
+            student.path = path
         for done in range(1, len(paths) + 1):
             if on_submission_done is not None:
                 on_submission_done(done, len(paths))

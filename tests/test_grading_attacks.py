@@ -864,7 +864,8 @@ def test_kill_minus_one_stays_in_the_sandbox(workspace, root_run):
     if not (report and report["sentinel"] == report["test"] == "invisible" and report["uid"] != 0
             and root_run.sentinel_alive):
         pytest.skip("the main run did not show tasks confined to a PID namespace of their own as another user "
-                    f"(probe: {report}; {root_run.failure() or 'see test_task_cannot_see_processes_outside_its_sandbox'}):"
+                    f"(probe: {report}; "
+                    f"{root_run.failure() or 'see test_task_cannot_see_processes_outside_its_sandbox'}):"
                     " os.kill(-1) could reach other processes")
     attack = kill_all_attack(REFERENCE)
     run = grade_once(workspace, "kill_all", lambda: [("honest_1", None), (attack.name, attack), ("honest_2", None)],

@@ -13,8 +13,7 @@ import jupytext
 import nbformat
 import pytest
 
-from grading.extract import (MAX_REVIEW_FLAGS, Statement, Submission, SubmissionError, TaskCode, extract,
-                             reference_code)
+from grading.extract import MAX_REVIEW_FLAGS, Statement, Submission, SubmissionError, TaskCode, extract, reference_code
 from grading.task_namespace import build_namespace, describe_exception, run_statements
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -102,7 +101,8 @@ def test_the_context_leaves_out_data_loading_training_plots_and_self_checks(refe
                        "compute_accuracy(model, test_loader)", "torchvision"):
             assert absent not in text, (task, absent)
         assert "from utils import *" in text and "from self_checks import *" in text
-        assert not any(s.source.startswith(("for ", "while ", "with ")) for s in reference_submission.tasks[task].context)
+        context = reference_submission.tasks[task].context
+        assert not any(s.source.startswith(("for ", "while ", "with ")) for s in context)
 
 
 def test_protected_definitions_come_only_into_their_own_task(reference_submission):
@@ -288,7 +288,8 @@ def test_import_aliases_are_part_of_the_context(tmp_path):
         "import torch.nn as tnn\nimport numpy as np\nimport torch",
         "class SimpleMLP(tnn.Module):\n    def __init__(self, dims):\n        super().__init__()\n"
         "        self.net = tnn.Sequential(tnn.Flatten(), tnn.Linear(dims[0], dims[-1]))\n"
-        "        self.scale = float(np.sqrt(4.0))\n\n    def forward(self, x):\n        return self.net(x) * self.scale")
+        "        self.scale = float(np.sqrt(4.0))\n\n"
+        "    def forward(self, x):\n        return self.net(x) * self.scale")
     code = extract(path).tasks["1a"]
     assert sources(code.context)[:2] == ["import torch.nn as tnn", "import numpy as np"]
     import torch
@@ -391,7 +392,8 @@ def test_only_if_and_try_blocks_of_definitions_run(tmp_path):
 
 def test_a_deep_but_valid_expression_is_graded_normally(tmp_path):
     terms = " + ".join(["1"] * 800)
-    path = write_notebook(tmp_path, f"def compute_accuracy(model, loader):\n    depth = {terms}\n    return depth / 1000")
+    path = write_notebook(tmp_path,
+                          f"def compute_accuracy(model, loader):\n    depth = {terms}\n    return depth / 1000")
     code = extract(path).tasks["3a"]
     assert code.kind == "definition"
     assert build_namespace(job(code), {})["compute_accuracy"](None, None) == 0.8

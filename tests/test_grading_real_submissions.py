@@ -30,12 +30,19 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from submission_shapes import (
+    SHAPES,
+    Shape,
+    as_ipynb,
+    check_submission,
+    plots_with_private_module,
+    reference_notebook,
+    write,
+)
 
 from grading.core import TASKS, grade_paths
 from grading.sandbox import PROJECT_ROOT, Limits
 from grading.verdicts import TASK_POINTS
-from submission_shapes import (SHAPES, Shape, as_ipynb, check_submission, plots_with_private_module,
-                               reference_notebook, write)
 
 pytestmark = pytest.mark.slow
 

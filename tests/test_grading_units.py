@@ -6,8 +6,8 @@ from pathlib import Path
 
 import nbformat
 import numpy as np
-import torch
 import pytest
+import torch
 
 import grade
 from grading.core import TASKS, SubmissionGrade
@@ -160,7 +160,7 @@ def test_cli_refuses_to_write_the_gradebook_over_a_submission(tmp_path, capsys):
 
 def test_grader_takes_tasks_and_points_from_solution_regions():
     import solution_regions
-    from grading import core, sandbox, verdicts
+    from grading import core, verdicts
 
     assert core.TASKS is solution_regions.TASKS
     assert verdicts.TASK_POINTS is solution_regions.POINTS

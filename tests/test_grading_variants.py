@@ -303,7 +303,8 @@ def variants() -> dict[str, tuple[callable, dict[str, int]]]:
     # every value wrong and no known mistake: int keys and float values alone are worth nothing
     add("3b_argmax_over_batch", {"3b": 0},
         lambda nb: with_region(nb, "3b", ACCURACY_3B.format(
-            key="c", value='correct[c] / total[c] if total[c] else float("nan")').replace("dim=1", "dim=0").replace("guessed[p] += 1", "pass")))
+            key="c", value='correct[c] / total[c] if total[c] else float("nan")')
+            .replace("dim=1", "dim=0").replace("guessed[p] += 1", "pass")))
     add("3b_zero_division", {"3b": lost("3b", "nan_for_absent_class")}, per_class(value="correct[c] / total[c]"))
 
     # ---- hostile code: costs only its own task

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
 from helpers_notebook_sync import GRADED_DEFINITIONS, code_cells, sync_differences
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_PATH = PROJECT_ROOT / "Ex4_Optimization2.ipynb"

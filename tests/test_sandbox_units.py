@@ -9,8 +9,17 @@ import sys
 import pytest
 
 from grading import sandbox
-from grading.sandbox import (MAX_RESULT_BYTES, MAX_RESULT_DEPTH, MAX_STRING_CHARS, PROJECT_ROOT, clean_result,
-                             parse_result, read_result, sanitize_text, task_sys_path)
+from grading.sandbox import (
+    MAX_RESULT_BYTES,
+    MAX_RESULT_DEPTH,
+    MAX_STRING_CHARS,
+    PROJECT_ROOT,
+    clean_result,
+    parse_result,
+    read_result,
+    sanitize_text,
+    task_sys_path,
+)
 
 
 def test_sanitize_text_removes_escape_codes_surrogates_and_caps_length():

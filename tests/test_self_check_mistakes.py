@@ -623,7 +623,7 @@ CORRECT_2A = {
 
 def train_model_zero_grad(model, dataloader, optimizer, loss_fn, n_epochs=20, show_progress=True):
     losses = []
-    for epoch in range(n_epochs):
+    for _epoch in range(n_epochs):
         for images, targets in dataloader:
             model.zero_grad(set_to_none=False)
             output = model(images)
@@ -796,7 +796,8 @@ CORRECT_3A = {
                                        lambda t, o, y: t + y.size(0)),
     "softmax-then-argmax": make_accuracy(lambda t, o, y: t + torch.softmax(o, 1).argmax(1).eq(y).sum().item(),
                                          lambda t, o, y: t + y.numel()),
-    "python-loop": make_accuracy(lambda t, o, y: t + sum(int(p == l) for p, l in zip(o.argmax(1).tolist(), y.tolist())),
+    "python-loop": make_accuracy(lambda t, o, y: t + sum(int(p == q) for p, q in zip(o.argmax(1).tolist(),
+                                                                                     y.tolist())),
                                  lambda t, o, y: t + len(o)),
 }
 

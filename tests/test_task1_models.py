@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers_data import FLOAT32_TOL, MNIST_IMAGE_SHAPE, fill_parameters, random_images
 from torch import nn
 
 import solution
-from helpers_data import FLOAT32_TOL, MNIST_IMAGE_SHAPE, fill_parameters, random_images
 
 DIMS_CASES = [
     [12, 10],

@@ -5,10 +5,10 @@ import copy
 
 import pytest
 import torch
+from helpers_data import FLOAT32_TOL, make_loader, random_images, random_labels, small_mlp
 from torch import nn
 
 import solution
-from helpers_data import FLOAT32_TOL, make_loader, random_images, random_labels, small_mlp
 
 # 10 samples in batches of 4: two full batches and a last partial one of 2
 N_SAMPLES = 10

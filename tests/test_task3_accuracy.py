@@ -6,11 +6,19 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers_data import (
+    N_CLASSES,
+    ModeRecorder,
+    labels_with_hit_rate,
+    make_loader,
+    numpy_predictions,
+    random_images,
+    random_labels,
+    small_mlp,
+)
 from torch import nn
 
 import solution
-from helpers_data import (N_CLASSES, ModeRecorder, labels_with_hit_rate, make_loader,
-                          numpy_predictions, random_images, random_labels, small_mlp)
 from utils import model_device
 
 # 23 samples in batches of 5: four full batches and a last partial one of 3

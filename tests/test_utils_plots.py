@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers_data import MNIST_IMAGE_SHAPE, random_images, random_labels
 from matplotlib.figure import Figure
 
 import utils
-from helpers_data import MNIST_IMAGE_SHAPE, random_images, random_labels
 
 N_ITERATIONS = 60
 CLASSES = list(range(10))
