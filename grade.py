@@ -23,8 +23,7 @@ from pathlib import Path
 
 from grading.core import REFERENCE_PATH, expand_paths, grade_paths
 from grading.extract import SubmissionError
-from grading.report import (check_output_path, shared_ids, student_ids, table, to_csv, to_json, visible,
-                            write_atomically)
+from grading.report import check_output_path, shared_ids, student_ids, table, to_csv, to_json, visible, write_atomically
 from grading.sandbox import GradingProcessError, Limits
 
 EXIT_CANNOT_GRADE = 2
