@@ -81,7 +81,14 @@ def table(grades: Sequence[SubmissionGrade]) -> str:
                        for i, (cell, width) in enumerate(zip(row, widths))) for row in [header, *rows]]
     lines.insert(1, "  ".join("-" * width for width in widths))
     for grade in grades:
-        notes = [f"  {task}: {visible(message)}" for task in TASKS for message in grade.tasks[task].messages]
+        # a message shared by several tasks (an unreadable file) is printed once, naming them all
+        by_message: dict[str, list[str]] = {}
+        for task in TASKS:
+            for message in grade.tasks[task].messages:
+                by_message.setdefault(message, []).append(task)
+        notes = [f"  {', '.join(tasks)}: {visible(message)}" for message, tasks in by_message.items()]
+        if grade.review:
+            notes.append(f"  review: {visible('; '.join(grade.review))}")
         if notes:
             lines += ["", f"{visible(grade.path)}:", *notes]
     return "\n".join(lines)

@@ -393,3 +393,17 @@ def test_a_class_that_calls_itself_float_is_not_a_float():
     assert type_name(float_(0.5)) != "float"
     assert type_name(0.5) == "float" and type_name(np.float64(0.5)) == "numpy.float64"
     assert type_name(torch.tensor(0.5)) == "torch.Tensor"
+
+
+def test_the_terminal_table_prints_a_shared_message_once_and_the_review_flags():
+    from grading.report import table
+
+    unreadable = "not graded: bob.ipynb: not a readable Jupyter notebook"
+    tasks = {task: TaskGrade(0, TASK_POINTS[task], [unreadable], "missing", []) for task in TASKS}
+    tasks["3a"] = TaskGrade(0, 20, ["raised \x1b[2J"], "error", [])
+    grade = SubmissionGrade("bob.ipynb", tasks, review=["sys._getframe, cell 3 line 1"])
+    lines = table([grade]).splitlines()
+    shared = [line for line in lines if unreadable in line]
+    assert shared == [f"  1a, 1b, 2a, 2b, 3b: {unreadable}"]
+    assert "  review: sys._getframe, cell 3 line 1" in lines
+    assert not any("\x1b" in line for line in lines)
