@@ -24,11 +24,14 @@ from grading.extract import (
 )
 from grading.sandbox import PROJECT_ROOT, GradingProcessError, Limits, Sandbox, TaskRun, sanitize_text
 from grading.verdicts import TaskGrade, grade_task
-from solution_regions import TASKS
+from solution_regions import TASKS, find_regions
 
 REFERENCE_PATH = PROJECT_ROOT / "solution.py"
 REFERENCE_KEY = "reference"
 DEFAULT_LIMITS = Limits()
+# the reference's own runs (2b replays a dozen trainings) get more time than a student's task
+REFERENCE_TIMEOUT_FACTOR = 3
+MIN_REFERENCE_TIMEOUT_S = 60.0
 REPLAY_2B_PATH = Path(__file__).resolve().parent / "replay_2b.py"
 # the grader draws the inputs of every probe from this seed, new for each run
 SEED_RANGE = 1 << 31
@@ -144,8 +147,10 @@ def grade_paths(paths: list[str], limits: Limits = DEFAULT_LIMITS, jobs: int = 1
     extracted: dict[int, Submission | str] = {}
     for index, path in enumerate(paths):
         extracted[index] = extract_safely(Path(path))
+    reference_timeout_s = max(limits.task_timeout_s * REFERENCE_TIMEOUT_FACTOR, MIN_REFERENCE_TIMEOUT_S)
     runs = [TaskRun(f"{REFERENCE_KEY}/{task}",
-                    task_job(task, reference_submission.tasks[task], reference, seed, trusted=True))
+                    task_job(task, reference_submission.tasks[task], reference, seed, trusted=True),
+                    reference_timeout_s)
             for task in TASKS]
     remaining: dict[int, int] = {}
     for index, submission in extracted.items():
@@ -169,7 +174,8 @@ def grade_paths(paths: list[str], limits: Limits = DEFAULT_LIMITS, jobs: int = 1
         if say is not None and sandbox.not_protected():
             say("grade.py: not protected on this machine: " + "; ".join(sandbox.not_protected()))
         outcomes = sandbox.run_all(runs, finished)
-    secret_lines = distinctive_lines(reference[1].values())
+    secret_lines = distinctive_lines(region.body for region in find_regions(
+        reference_path.read_text(encoding="utf-8"), str(reference_path)))
     expected = reference_results({task: outcomes.get(f"{REFERENCE_KEY}/{task}", {}) for task in TASKS})
     grades = []
     for index, path in enumerate(paths):
@@ -193,7 +199,10 @@ def grade_paths(paths: list[str], limits: Limits = DEFAULT_LIMITS, jobs: int = 1
 
 
 def distinctive_lines(sources) -> list[str]:
-    """The reference's code lines long enough to be recognised if a message quotes them."""
+    """The lines of the reference's answers (its solution regions) long enough to be recognised in a message.
+
+    Given code, which students have too, is not among them.
+    """
     lines = {" ".join(line.split()) for source in sources for line in source.splitlines()}
     return sorted((line for line in lines if len(line) >= MIN_REDACTED_LINE_CHARS), key=len, reverse=True)
 

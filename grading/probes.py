@@ -63,7 +63,9 @@ TRAIN_MOMENTUM = 0.9
 TRAIN_LABEL_SMOOTHING = 0.1
 
 # Task 2b: two distinguishable MNIST-shaped loaders
-LOADER_2B = {"train": {"samples": 40, "batch": 16}, "test": {"samples": 24, "batch": 12}}
+# MNIST-shaped synthetic data for every task; the training loader yields 25 batches, so that the
+# sheet's plot of the losses (a moving average over 25 iterations) works on them
+SYNTHETIC_LOADERS = {"train": {"samples": 50, "batch": 2}, "test": {"samples": 24, "batch": 12}}
 MODELS_2B = 10
 DIMS_2B = [MNIST_FEATURES, 32, 10]
 # seed offsets of the 2b models' initial weights (plus build number) and of the fingerprint directions
@@ -436,17 +438,26 @@ def compress_events(events: list[str]) -> list[str]:
 # --------------------------------------------------------------------- task 2b
 
 
-def provide_2b(task_job: dict) -> tuple[dict, dict]:
-    """Grader-drawn loaders, and a SimpleMLP that gives every model it builds drawn initial weights.
+def provide_data(task_job: dict) -> tuple[dict, dict]:
+    """What every task gets instead of MNIST: synthetic ``train_set``/``test_set`` and their loaders.
 
-    The models are numbered in the order they are built, so that the grader
-    can replay the intended training from the same start (``replay_2b``).
+    The loaders record when they are iterated (Task 2b reports it).
     """
     iterations: list[str] = []
     loaders = {name: recording_loader(name, spec, 600 + offset, iterations)
-               for offset, (name, spec) in enumerate(LOADER_2B.items())}
-    built: list[nn.Module] = []
-    reference_mlp = reference_definitions(task_job)["SimpleMLP"]
+               for offset, (name, spec) in enumerate(SYNTHETIC_LOADERS.items())}
+    provided = {"train_loader": loaders["train"], "test_loader": loaders["test"],
+                "train_set": loaders["train"].dataset, "test_set": loaders["test"].dataset}
+    return provided, {"loaders": loaders, "iterations": iterations}
+
+
+def numbered_mlp_class(reference_mlp: type, built: list) -> type:
+    """A SimpleMLP that gives every model it builds initial weights drawn from the run's seed and its number.
+
+    Installed just before the 2b code runs, so that the models the cell
+    builds are numbered from 0 and the grader can replay the intended
+    training from the same start (``replay_2b``).
+    """
 
     class SimpleMLP(reference_mlp):
         def __init__(self, *args, **kwargs):
@@ -454,15 +465,16 @@ def provide_2b(task_job: dict) -> tuple[dict, dict]:
             load_drawn_weights(self, len(built))
             built.append(self)
 
-    provided = {"train_loader": loaders["train"], "test_loader": loaders["test"],
-                "train_set": loaders["train"].dataset, "test_set": loaders["test"].dataset, "SimpleMLP": SimpleMLP}
-    state = {"loaders": loaders, "iterations": iterations, "built": built, "reference_mlp": reference_mlp}
-    return provided, state
+    return SimpleMLP
 
 
 def probe_2b(namespace: dict, task_job: dict, state: dict) -> dict:
     """Run the submission's 2b code; fingerprint every model's weights; describe optimizers and loader use."""
-    loaders, iterations, built = state["loaders"], state["iterations"], state["built"]
+    loaders, iterations = state["loaders"], state["iterations"]
+    built: list[nn.Module] = []
+    reference_mlp = reference_definitions(task_job)["SimpleMLP"]
+    namespace["SimpleMLP"] = numbered_mlp_class(reference_mlp, built)
+    iterations.clear()
     torch.manual_seed(run_seed())
     if task_job["kind"] == "function":
         models = [namespace["SimpleMLP"](list(DIMS_2B)) for _ in range(MODELS_2B)]
@@ -488,8 +500,7 @@ def probe_2b(namespace: dict, task_job: dict, state: dict) -> dict:
               "loss_lengths": [len(per_model) if isinstance(per_model, (list, tuple)) else None for per_model in losses]
               if isinstance(losses, (list, tuple)) else None}
     if "replay_source" in task_job:
-        result["replayed"] = replay_reference_trainings(task_job["replay_source"], namespace,
-                                                        state["reference_mlp"])
+        result["replayed"] = replay_reference_trainings(task_job["replay_source"], namespace, reference_mlp)
     return result
 
 
@@ -498,7 +509,7 @@ def replay_reference_trainings(source: str, namespace: dict, mlp_class: type) ->
     replay_module: dict = {"__name__": "replay_2b"}
     exec(compile(source, "<replay_2b>", "exec"), replay_module)
     plain = {name: DataLoader(recording_loader(name, spec, 600 + offset, []).dataset, batch_size=spec["batch"],
-                              shuffle=False) for offset, (name, spec) in enumerate(LOADER_2B.items())}
+                              shuffle=False) for offset, (name, spec) in enumerate(SYNTHETIC_LOADERS.items())}
 
     def build_model(index: int) -> nn.Module:
         model = mlp_class(list(DIMS_2B))
@@ -537,7 +548,21 @@ def recording_loader(name: str, spec: dict, seed_offset: int, iterations: list[s
 
     images = torch.rand((spec["samples"], *MNIST_SHAPE), generator=generator(seed_offset))
     labels = torch.randint(N_CLASSES, (spec["samples"],), generator=generator(seed_offset + 1))
-    return RecordingLoader(TensorDataset(images, labels), batch_size=spec["batch"], shuffle=False)
+    return RecordingLoader(SyntheticMNIST(images, labels, train=name == "train"), batch_size=spec["batch"],
+                           shuffle=False)
+
+
+class SyntheticMNIST(TensorDataset):
+    """Stands in for torchvision's MNIST: (image, label) pairs plus its ``classes``, ``targets``, ``data``."""
+
+    classes = ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four", "5 - five", "6 - six", "7 - seven",
+               "8 - eight", "9 - nine"]
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, train: bool) -> None:
+        super().__init__(images, labels)
+        self.train = train
+        self.targets = labels
+        self.data = (images[:, 0] * 255).to(torch.uint8)
 
 
 def describe_optimizer(optimizer: object, owner: dict, models: list) -> dict:
@@ -634,6 +659,6 @@ def call_per_class(per_class: Callable, case: dict) -> dict:
                         for key, value in returned.items()]}
 
 
-PROVIDERS = {"2b": provide_2b}
+PROVIDERS = {task: provide_data for task in ("1a", "1b", "2a", "2b", "3a", "3b")}
 PROBES = {"1a": probe_1a, "1b": probe_1b, "2a": probe_2a, "2b": probe_2b, "3a": probe_3a, "3b": probe_3b}
 

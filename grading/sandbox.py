@@ -91,6 +91,8 @@ class TaskRun:
 
     key: str
     job: dict
+    # wall-clock limit of this task; None: the run's --task-timeout
+    timeout_s: float | None = None
 
 
 class GradingProcessError(RuntimeError):
@@ -463,7 +465,7 @@ class Sandbox:
                 json.dump(run.job, file)
             if uid is not None:
                 os.chown(workdir, uid, uid)
-            timeout_s = self.limits.task_timeout_s
+            timeout_s = run.timeout_s or self.limits.task_timeout_s
             end = zygote.run({"workdir": str(workdir), "uid": uid, "timeout_s": timeout_s,
                               "keep_read_search": self.keep_read_search}, timeout_s)
             data = read_result(workdir)

@@ -47,12 +47,16 @@ def build_namespace(job: dict, provided: dict) -> dict:
     the context never assigns those names. A context statement that raises
     (also SystemExit) is skipped unless it is graded; a graded one re-raises.
     """
-    namespace = {"__name__": "__main__", "__builtins__": builtins}
+    namespace = {"__name__": "__main__", "__builtins__": builtins, "display": display_nothing}
     for source in job.get("reference", ()):
         exec(compile(source, REFERENCE_FILENAME, "exec", dont_inherit=True), namespace)
     namespace.update(provided)
     _run(job.get("context", ()), namespace, graded_by_default=False)
     return namespace
+
+
+def display_nothing(*objects, **options) -> None:
+    """Jupyter's ``display``, which every notebook has without an import: nobody sees a task's output."""
 
 
 def run_statements(statements: list[dict], namespace: dict) -> None:

@@ -407,3 +407,29 @@ def test_the_terminal_table_prints_a_shared_message_once_and_the_review_flags():
     assert shared == [f"  1a, 1b, 2a, 2b, 3b: {unreadable}"]
     assert "  review: sys._getframe, cell 3 line 1" in lines
     assert not any("\x1b" in line for line in lines)
+
+
+def test_messages_lose_quoted_answer_lines_but_keep_given_code():
+    from grading.core import REFERENCE_PATH, distinctive_lines, redact
+    from solution_regions import find_regions
+
+    source = REFERENCE_PATH.read_text(encoding="utf-8")
+    secret = distinctive_lines(region.body for region in find_regions(source))
+    answer_line = "n_correct += torch.bincount(labels[predicted == labels], minlength=n_classes)"
+    given_line = "batch, labels = batch.to(device), labels.to(device)"
+    assert answer_line in source and given_line in source
+    message = f"raised ValueError: {answer_line} (cell 17, line 3: `{given_line}`)"
+    redacted = redact(message, secret)
+    assert answer_line not in redacted and given_line in redacted
+
+
+def test_every_task_gets_synthetic_mnist_with_its_attributes():
+    from grading import probes
+
+    probes._run_seed = 5
+    provided, _ = probes.provide_data({"task": "3b"})
+    train_set = provided["train_set"]
+    assert len(train_set.classes) == 10 and train_set.targets.dtype == torch.int64
+    assert train_set.data.shape == (len(train_set), 28, 28) and train_set.data.dtype == torch.uint8
+    # the sheet's plot smooths the losses over 25 iterations: one epoch must give that many
+    assert len(provided["train_loader"]) >= 25

@@ -152,3 +152,9 @@ def test_the_module_needs_only_the_standard_library():
                for alias in node.names}
     modules |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert modules <= set(sys.stdlib_module_names)
+
+
+def test_display_is_there_as_in_jupyter_and_shows_nothing():
+    namespace = build_namespace({"context": [{"source": "shown = display('x')", "where": "cell 3", "line": 1,
+                                              "graded": True}]}, {})
+    assert namespace["shown"] is None
