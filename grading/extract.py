@@ -30,12 +30,19 @@ What a task runs
     without what must not run in the grader:
 
     * statements that are not an import, a ``def``/``class``, an assignment,
-      or an ``if``/``try`` holding only those: expression statements (prints,
-      plots, seeding), ``for``/``while``/``with`` blocks, ``del``, ...;
+      an ``if``/``try`` block or a ``for`` loop with an unconditional
+      ``break`` in its body (the given loop that shows one batch):
+      expression statements (prints, plots, seeding), other loops, ``with``
+      blocks, ``del``, ...; the blocks and loops that run do so without the
+      statements inside them that would be skipped at top level (each
+      replaced by ``pass``), and only when something of them is left to
+      define a name;
     * MNIST loading and downloads: statements naming ``MNIST`` (and its
-      sibling datasets), ``ensure_mnist`` or another ``*mnist*`` name that is
-      not an upper-case constant, torchvision ``datasets``, ``download``,
-      ``urllib``, ``requests``;
+      sibling datasets), ``ensure_mnist``, torchvision ``datasets``,
+      ``download``, ``urllib``, ``requests``, calling a function whose name
+      holds ``mnist`` (``load_mnist()``), or importing a module whose name
+      does (``mnist_data``); a plain name such as ``mnist_classes`` is no
+      data;
     * assignments to the names the grader provides (``DATA_NAMES``);
     * statements calling training, evaluation, plotting or self-checks
       (``SKIPPED_CALLS``, ``check_task_*``, ``visualize_*``, ``.backward()``,
@@ -56,10 +63,15 @@ What a task runs
     build_equivalent_models`` / ``def train_models``, kind ``function``,
     graded like a definition; else the cell holding ``### BEGIN SOLUTION``).
     That cell's statements are ``TaskCode.task_code`` (graded) and not in the
-    context; code cells right after it, up to the next markdown cell, are added
-    ungraded (a task split over two cells). Magics, data loading, assignments
-    to ``DATA_NAMES``, self-check calls and protected definitions are removed
-    from the task code; plotting and training stay.
+    context; the code cells after it, over markdown cells, up to a cell that
+    defines or assigns another task's names, are added ungraded (a task split
+    over cells, a comment paragraph that jupytext made a markdown cell); in a
+    .py file so are the code cells right before it, up to text. Magics, data
+    loading, assignments to ``DATA_NAMES``, self-check calls and protected
+    definitions are removed from the task code; plotting and training stay.
+    The context of a statement task is what runs before its cell, plus the
+    ``def``/``class`` and imports of later cells whose names nothing before
+    it binds (cells run out of order).
 
 Review flags
     ``Submission.review`` lists uses of introspection and low-level
@@ -208,9 +220,13 @@ class _Stmt:
     uses: frozenset[str]  # every name the statement mentions, function bodies included
     runs: bool  # may run in a context (protected names aside)
     dropped: bool  # never part of task code
+    context_source: str = ""  # what a context runs: an if/try/for block without its skipped statements
 
     def statement(self, graded: bool = False) -> Statement:
         return Statement(self.source, self.cell.where, self.line, graded)
+
+    def context_statement(self, graded: bool = False) -> Statement:
+        return Statement(self.context_source or self.source, self.cell.where, self.line, graded)
 
 
 def _text(value: object) -> str:
@@ -550,21 +566,74 @@ def _executed_nodes(node: ast.AST):
         stack.extend(ast.iter_child_nodes(current))
 
 
-def _only_definitions(node: ast.stmt) -> bool:
-    """An import, def, class, assignment or ``pass`` -- or an if/try holding only those."""
-    if isinstance(node, ast.If):
-        bodies = [node.body, node.orelse]
-    elif isinstance(node, _TRY):
-        bodies = [node.body, node.orelse, node.finalbody, *(handler.body for handler in node.handlers)]
-    else:
-        return isinstance(node, (ast.Import, ast.ImportFrom, *_DEFS, *_ASSIGNMENTS, ast.Pass)) or _is_string(node)
-    return all(_only_definitions(inner) for body in bodies for inner in body)
+def _bodies(node: ast.stmt) -> list[list[ast.stmt]]:
+    """The statement lists of an if, try or for block."""
+    if isinstance(node, _TRY):
+        return [node.body, *(handler.body for handler in node.handlers), node.orelse, node.finalbody]
+    return [node.body, node.orelse]
+
+
+def _is_setup_loop(node: ast.stmt) -> bool:
+    """A ``for`` loop that stops after its first pass: an unconditional ``break`` in its body."""
+    return isinstance(node, ast.For) and any(isinstance(inner, ast.Break) for inner in node.body)
+
+
+def _skipped_inside(node: ast.stmt, colab_names: frozenset[str]) -> list[ast.stmt]:
+    """The statements of an if/try/for block that would be skipped at top level, nested blocks searched."""
+    skipped = []
+    for body in _bodies(node):
+        for inner in body:
+            if isinstance(inner, (ast.If, *_TRY)):
+                skipped.extend(_skipped_inside(inner, colab_names))
+            elif isinstance(inner, (ast.Pass, ast.Break, ast.Continue, *_DEFS)):
+                continue
+            elif not isinstance(inner, (ast.Import, ast.ImportFrom, *_ASSIGNMENTS)) \
+                    or any(_flags(inner, colab_names)):
+                skipped.append(inner)
+    return skipped
+
+
+def _without(lines: list[str], node: ast.stmt, skipped: list[ast.stmt]) -> str:
+    """The source of the top-level block ``node`` with each of the ``skipped`` statements replaced by ``pass``.
+
+    Line numbers stay: a statement's other lines become empty, and what
+    followed it on its last line (``; x = 1``) joins its ``pass``.
+    """
+    first, last = node.lineno, node.end_lineno or node.lineno
+    text = [line.encode("utf-8") for line in lines[first - 1:last]]
+    text[-1] = text[-1][:node.end_col_offset]
+    for inner in sorted(skipped, key=lambda s: (s.lineno, s.col_offset), reverse=True):
+        start, stop = inner.lineno - first, (inner.end_lineno or inner.lineno) - first
+        text[start] = text[start][:inner.col_offset] + b"pass" + text[stop][inner.end_col_offset:]
+        for index in range(start + 1, stop + 1):
+            text[index] = b""
+    return "\n".join(line.decode("utf-8", "replace") for line in text)
+
+
+def _pruned_block(cell: _Cell, node: ast.stmt, colab_names: frozenset[str]) -> str | None:
+    """What a context runs of an if/try/for block: its source without the statements skipped at top level.
+
+    None when nothing of it is left to define a name, or when the result does not parse.
+    """
+    skipped = _skipped_inside(node, colab_names)
+    source = _without(cell.lines, node, skipped) if skipped else _segment(cell.lines, node)[0]
+    try:
+        tree = ast.parse(source)
+    except Exception:  # noqa: BLE001 -- an unusual layout: leave the block out
+        return None
+    if len(tree.body) != 1 or not _bound_names(tree.body[0]):
+        return None
+    return source
 
 
 def _is_data_identifier(name: str) -> bool:
-    lowered = name.lower()
-    return (name in MNIST_DATASETS or name in DATA_IDENTIFIERS or "download" in lowered
-            or ("mnist" in lowered and not name.isupper()))
+    """A name that loads MNIST or downloads something (``mnist_classes`` is none)."""
+    return name in MNIST_DATASETS or name in DATA_IDENTIFIERS or "download" in name.lower()
+
+
+def _is_data_module(name: str) -> bool:
+    """A dotted module name of an import that loads data (``mnist_data``, ``torchvision.datasets``, ...)."""
+    return any(_is_data_identifier(part) or "mnist" in part.lower() for part in name.split("."))
 
 
 def _imports_module(node: ast.stmt, module: str) -> bool:
@@ -586,10 +655,25 @@ def _colab_names(cells: list[_Cell]) -> frozenset[str]:
     return frozenset(names)
 
 
-def _analyse(cell: _Cell, node: ast.stmt, colab_names: frozenset[str]) -> _Stmt:
-    source, first = _segment(cell.lines, node)
+@dataclass(frozen=True)
+class _Flags:
+    """What a statement does that keeps it out of a context (or out of task code)."""
+
+    magic: bool = False
+    data: bool = False
+    colab: bool = False
+    solution: bool = False
+    graded_call: bool = False  # trains, evaluates, plots a task's result, ``.backward()``, ``.step()``
+    visual_call: bool = False  # ``visualize_*``
+    self_check: bool = False
+
+    def __iter__(self):
+        return iter((self.magic, self.data, self.colab, self.solution, self.graded_call, self.visual_call))
+
+
+def _flags(node: ast.stmt, colab_names: frozenset[str]) -> _Flags:
+    magic = data = colab = graded_call = visual_call = self_check = False
     binds = _bound_names(node)
-    magic = data = colab = skipped_call = self_check = False
     if not isinstance(node, _DEFS):
         for inner in _executed_nodes(node):
             if isinstance(inner, ast.Name):
@@ -600,25 +684,50 @@ def _analyse(cell: _Cell, node: ast.stmt, colab_names: frozenset[str]) -> _Stmt:
                 data |= _is_data_identifier(inner.attr)
             elif isinstance(inner, ast.keyword) and inner.arg:
                 data |= _is_data_identifier(inner.arg)
-            elif isinstance(inner, ast.alias):
-                data |= any(_is_data_identifier(part) for part in inner.name.split("."))
-                data |= bool(inner.asname) and _is_data_identifier(inner.asname)
-            elif isinstance(inner, ast.ImportFrom) and inner.module:
-                data |= any(_is_data_identifier(part) for part in inner.module.split("."))
+            elif isinstance(inner, ast.Import):  # import mnist_data, import torchvision.datasets as tvd
+                data |= any(_is_data_module(alias.name) for alias in inner.names)
+            elif isinstance(inner, ast.ImportFrom):  # from mnist_data import ..., from x import MNIST
+                data |= bool(inner.module) and _is_data_module(inner.module)
+                data |= any(_is_data_identifier(alias.name) for alias in inner.names)
+            elif isinstance(inner, ast.alias) and inner.asname:
+                data |= _is_data_identifier(inner.asname)
             elif isinstance(inner, ast.Call):
                 name, is_method = _call_name(inner)
+                data |= "mnist" in name.lower()  # load_mnist(), get_mnist_loaders(), ...
                 self_check |= name.startswith(SELF_CHECK_PREFIX)
-                skipped_call |= name.startswith(SKIPPED_CALL_PREFIXES) or (
+                visual_call |= name.startswith(SKIPPED_CALL_PREFIXES) and not name.startswith(SELF_CHECK_PREFIX)
+                graded_call |= name.startswith(SELF_CHECK_PREFIX) or (
                     name in SKIPPED_METHODS | (SKIPPED_CALLS - {"train"}) if is_method else name in SKIPPED_CALLS)
     data |= bool(binds & DATA_NAMES)
     colab |= _imports_module(node, "google.colab") or _imports_module(node, "google") and "colab" in binds
-    solution = _imports_module(node, "solution")
-    allowed = (isinstance(node, (ast.Import, ast.ImportFrom, *_DEFS, *_ASSIGNMENTS))
-               or (isinstance(node, (ast.If, *_TRY)) and _only_definitions(node)))
-    runs = allowed and not (magic or data or colab or solution or skipped_call)
-    dropped = magic or data or colab or solution or self_check or isinstance(node, ast.Pass)
+    return _Flags(magic, data, colab, _imports_module(node, "solution"), graded_call, visual_call, self_check)
+
+
+def _analyse(cell: _Cell, node: ast.stmt, colab_names: frozenset[str]) -> _Stmt:
+    """One top-level statement: may it run in a context (and as what), may it be task code.
+
+    Imports, definitions and assignments run as they are; an if/try block, or
+    a ``for`` loop that stops with ``break`` after its first pass (the given
+    loop that shows one batch), runs without the statements inside it that
+    would be skipped at top level. A block that loads data, trains,
+    evaluates or self-checks anywhere is left out as a whole.
+    """
+    source, first = _segment(cell.lines, node)
+    binds = _bound_names(node)
+    flags = _flags(node, colab_names)
+    blocked = flags.magic or flags.data or flags.colab or flags.solution or flags.graded_call
+    context_source = ""
+    if isinstance(node, (ast.Import, ast.ImportFrom, *_DEFS, *_ASSIGNMENTS)):
+        runs = not (blocked or flags.visual_call)
+    elif isinstance(node, (ast.If, *_TRY)) or _is_setup_loop(node):
+        context_source = "" if blocked else _pruned_block(cell, node, colab_names) or ""
+        runs = bool(context_source)
+    else:
+        runs = False
+    dropped = (flags.magic or flags.data or flags.colab or flags.solution or flags.self_check
+               or isinstance(node, ast.Pass))
     uses = frozenset(inner.id for inner in ast.walk(node) if isinstance(inner, ast.Name))
-    return _Stmt(cell, node, source, cell.visible(first), binds, uses, runs, dropped)
+    return _Stmt(cell, node, source, cell.visible(first), binds, uses, runs, dropped, context_source)
 
 
 def _call_name(call: ast.Call) -> tuple[str, bool]:
@@ -684,7 +793,7 @@ def _context(statements: list[_Stmt], own: str | None, graded: _Stmt | None,
     protected = PROTECTED_NAMES - {own}
     chosen = [s for s in statements if s.runs and not (s.binds & protected) and id(s.cell) not in excluded]
     used = frozenset().union(*(s.uses for s in (*chosen, *task_code) if not _is_plain_import(s.node)))
-    return tuple(s.statement(s is graded) for s in chosen
+    return tuple(s.context_statement(s is graded) for s in chosen
                  if not _is_plain_import(s.node) or "*" in s.binds or s.binds & used
                  or (isinstance(s.node, ast.ImportFrom) and s.node.module == "__future__"))
 
@@ -727,22 +836,42 @@ def _statement_task(task: str, statements: list[_Stmt], cells: list[_Cell]) -> T
 
 
 def _block_task(task: str, chosen: _Cell, statements: list[_Stmt], cells: list[_Cell], function: str) -> TaskCode:
-    """The chosen cell's statements (graded) and the code cells after it up to the next markdown cell.
+    """The chosen cell's statements (graded) and the code cells after it (ungraded), up to another task's cell.
 
-    The task's own function (``build_equivalent_models``/``train_models``) may
-    be defined and called: its definition stays where it is.
+    The ungraded cells go on over markdown cells (a training loop after a
+    line of text, a comment paragraph that jupytext made a markdown cell) up to
+    a cell that defines or assigns another task's names, or cannot be parsed.
+    In a .py file the code cells right before the chosen one, up to text or
+    another task's cell, are added too (ungraded): jupytext splits code at
+    blank lines, so they are likely part of the student's cell.
+    The context is what runs before the chosen cell, and the definitions and
+    imports of later cells whose names nothing before it binds (cells run out
+    of order). The task's own function (``build_equivalent_models``/
+    ``train_models``) may be defined and called: its definition stays where
+    it is.
     """
     others = PROTECTED_NAMES.union(*(set(t) for name, (t, _) in STATEMENT_TASKS.items() if name != task))
     block = [chosen]
     for cell in cells[chosen.position + 1:]:
-        if not cell.is_code or cell.separator or cell.tree is None:
-            break
-        if any(s.binds & others for s in cell.statements):
+        if not cell.is_code or cell.separator or (cell.tree is None and not cell.error):
+            continue  # text, or a cell magic that is not Python
+        if cell.tree is None or any(s.binds & others for s in cell.statements):
             break
         block.append(cell)
+    if not chosen.where:  # a .py file: jupytext splits code at blank lines, the student's cell may start earlier
+        for cell in reversed(cells[:chosen.position]):
+            if not cell.is_code or cell.separator or cell.tree is None or any(
+                    s.binds & others for s in cell.statements):
+                break
+            block.insert(0, cell)
     protected = PROTECTED_NAMES - {function}
     code = tuple(s for cell in block for s in cell.statements if not s.dropped and not (s.binds & protected))
-    context = _context(statements, function, None, frozenset(map(id, block)), code)
+    bound_before = frozenset().union(*(s.binds for s in statements if s.cell.position < block[0].position))
+    later = frozenset(id(s) for s in statements if s.cell.position > chosen.position
+                      and not (isinstance(s.node, (*_DEFS, ast.Import, ast.ImportFrom))
+                               and "*" not in s.binds and not (s.binds & bound_before)))
+    context = _context([s for s in statements if id(s) not in later], function, None,
+                       frozenset(map(id, block)), code)
     return TaskCode("statements", context=context, task_code=tuple(s.statement(s.cell is chosen) for s in code))
 
 

@@ -86,10 +86,14 @@ def test_the_reference_notebook_gives_every_task_at_its_cell(reference_notebook,
         assert answer.source.startswith(start)
         first_line = reference_notebook.cells[int(answer.where.split()[1]) - 1].source.split("\n")[answer.line - 1]
         assert first_line.startswith(start)
-    assert {s.where for s in tasks["1b"].task_code} == {cell_holding(reference_notebook, "### BEGIN SOLUTION 1b")}
-    assert [s.source.split("\n")[0] for s in tasks["1b"].task_code] == [
+    assert {s.where for s in graded(tasks["1b"])} == {cell_holding(reference_notebook, "### BEGIN SOLUTION 1b")}
+    assert [s.source.split("\n")[0] for s in graded(tasks["1b"])] == [
         "model1 = SimpleFixedMLP()", "model2 = SimpleMLP(dims=[28 * 28, 32, 32, 32, 10])", "model3 = nn.Sequential("]
-    assert all(s.graded for s in tasks["2b"].task_code)
+    # the code cells after the task cell up to the next task's cell follow, ungraded, over the markdown cells
+    assert {s.where for s in tasks["1b"].task_code if not s.graded} == {
+        cell_holding(reference_notebook, 'print(f"Model {model_index + 1} parameter shapes:")'),
+        cell_holding(reference_notebook, "non_learnable_tensor = torch.tensor")}
+    assert {s.where for s in graded(tasks["2b"])} == {cell_holding(reference_notebook, "### BEGIN SOLUTION 2b")}
     assert any(s.source.startswith("for i, (model, optimizer) in enumerate") for s in tasks["2b"].task_code)
 
 
@@ -102,7 +106,11 @@ def test_the_context_leaves_out_data_loading_training_plots_and_self_checks(refe
             assert absent not in text, (task, absent)
         assert "from utils import *" in text and "from self_checks import *" in text
         context = reference_submission.tasks[task].context
-        assert not any(s.source.startswith(("for ", "while ", "with ")) for s in context)
+        assert not any(s.source.startswith(("while ", "with ")) for s in context)
+        # the given loop that shows one batch runs without its print and plot: `batch` and `labels` exist
+        (loop,) = [s for s in context if s.source.startswith("for ")]
+        assert loop.source.split("\n") == ["for batch, labels in train_loader:", "    pass", "", "    pass",
+                                           "    break"]
 
 
 def test_protected_definitions_come_only_into_their_own_task(reference_submission):
@@ -232,12 +240,15 @@ def test_a_colab_export_is_read_with_file_lines(tmp_path):
     assert 'device = torch.device("cuda" if torch.cuda.is_available() else "cpu")' in context
     for absent in ("drive", "pip", "%cd", "MNIST", "train_loader =", "Automatically generated", "print("):
         assert absent not in context
-    # Colab keeps no cell boundaries: the 2b cell is the assignment and the code after it, up to the next text
+    # Colab keeps no cell boundaries: the 2b cell is the assignment and the code around it, from the text before
+    # it to the next task (`models` is built by the task code)
     code = tasks["2b"].task_code
     assert [(s.source.split("\n")[0], s.graded) for s in code] == [
+        ("loss_fn = nn.CrossEntropyLoss()", False),
+        ("models = [SimpleMLP(dims=[28 * 28, 32, 10]) for _ in range(10)]", False),
         ("optimizers = [torch.optim.Adam(model.parameters(), lr=0.04) for model in models]", True),
         ("losses = []", False), ("for model, optimizer in zip(models, optimizers):", False)]
-    assert "loss_fn = nn.CrossEntropyLoss()" in sources(tasks["2b"].context)
+    assert not any(s.source.startswith(("loss_fn", "models")) for s in tasks["2b"].context)
     namespace = build_namespace(job(tasks["3a"]), {})
     assert namespace["compute_accuracy"](None, None) == 1.0
 
@@ -352,9 +363,9 @@ def test_a_plot_in_the_2b_cell_stays_in_its_task_code_only(tmp_path, reference_n
     path = tmp_path / "plot.ipynb"
     nbformat.write(notebook, path)
     tasks = extract(path).tasks
-    assert sources(tasks["2b"].task_code)[-3:] == ["import matplotlib.pyplot as plt", "plt.plot(losses[0])",
-                                                   "plt.show()"]
-    assert all(s.graded for s in tasks["2b"].task_code)
+    assert sources(graded(tasks["2b"]))[-3:] == ["import matplotlib.pyplot as plt", "plt.plot(losses[0])",
+                                                 "plt.show()"]
+    assert all(s.where == cell.get("id") or s.graded for s in tasks["2b"].task_code[:-1])
     assert not any("plt." in s.source for task in TASKS for s in tasks[task].context)
 
 
@@ -388,6 +399,69 @@ def test_only_if_and_try_blocks_of_definitions_run(tmp_path):
     code = extract(path).tasks["3a"]
     assert [s.where for s in code.context] == ["cell 1", "cell 2", "cell 8"]
     assert build_namespace(job(code), {})["compute_accuracy"](None, None) == 0.3
+
+
+def test_if_and_try_blocks_run_without_their_prints_loops_and_plots(tmp_path):
+    path = write_notebook(
+        tmp_path,
+        "import torch\nif torch.cuda.is_available():\n    device = torch.device('cuda')\n    print('GPU')\n"
+        "else:\n    device = torch.device('cpu')\n    print('CPU')",
+        "try:\n    import tqdm\n    print('tqdm', tqdm.__version__)\nexcept ImportError:\n    tqdm = None; print('no')",
+        "if True:\n    for i in range(3):\n        print(\n            i)\n    LIMIT = 3\nelif False:\n    print(1)",
+        "if LIMIT:\n    print('big')",
+        "if True:\n    fig = visualize_first_4(b, l)\n    SIZE = 2",
+        "if True:\n    SCORE = compute_accuracy(model, test_loader)\n    print(SCORE)",
+        "if True:\n    images = datasets.MNIST('data')\n    OTHER = 1",
+        "def compute_accuracy(model, loader):\n    return device.type, tqdm is not None, LIMIT, SIZE")
+    code = extract(path).tasks["3a"]
+    assert [(s.where, s.line, s.source) for s in code.context] == [
+        ("cell 1", 1, "import torch"),
+        ("cell 1", 2, "if torch.cuda.is_available():\n    device = torch.device('cuda')\n    pass\n"
+                      "else:\n    device = torch.device('cpu')\n    pass"),
+        ("cell 2", 1, "try:\n    import tqdm\n    pass\nexcept ImportError:\n    tqdm = None; pass"),
+        ("cell 3", 1, "if True:\n    pass\n\n\n    LIMIT = 3\nelif False:\n    pass"),
+        ("cell 5", 1, "if True:\n    pass\n    SIZE = 2"),
+        ("cell 8", 1, "def compute_accuracy(model, loader):\n    return device.type, tqdm is not None, LIMIT, SIZE")]
+    assert build_namespace(job(code), {})["compute_accuracy"](None, None)[2:] == (3, 2)
+
+
+def test_the_given_loop_that_shows_one_batch_defines_batch(tmp_path):
+    path = write_notebook(
+        tmp_path,
+        "for batch, labels in train_loader:\n    print(batch.shape)\n    fig = visualize_first_4(batch, labels)\n"
+        "    break\nelse:\n    print('empty')",
+        "for images, targets in train_loader:\n    loss = loss_fn(model(images), targets)\n    loss.backward()\n"
+        "    break",
+        "for x in range(3):\n    first = x",
+        "for x in range(3):\n    if x:\n        break\n    second = x",
+        "while True:\n    third = 1\n    break",
+        "model1 = SimpleFixedMLP()\nmodel2 = SimpleMLP([784, 10])\nmodel3 = None\nprint(model1(batch).shape)")
+    code = extract(path).tasks["1b"]
+    assert [(s.where, s.source) for s in code.context] == [
+        ("cell 1", "for batch, labels in train_loader:\n    pass\n    pass\n    break\nelse:\n    pass")]
+    import torch
+
+    namespace = build_namespace(job(code), {"train_loader": [(torch.ones(2, 3), torch.zeros(2)), None]})
+    assert namespace["batch"].shape == (2, 3) and "fig" not in namespace
+
+
+def test_only_what_loads_or_downloads_data_is_data(tmp_path):
+    path = write_notebook(
+        tmp_path,
+        "import mnist_data\nfrom torchvision.datasets import MNIST\nimport requests\n"
+        "from utils import MNIST_CLASSES as GIVEN_CLASSES, seed_everything\n"
+        "mnist_classes = list(range(10))\nMNIST_CLASSES = tuple(mnist_classes)\nn_mnist = 10\n"
+        "mnist_train = datasets.MNIST('data', download=True)\nimages = load_mnist()\nfashion = FashionMNIST('x')\n"
+        "reply = requests.get('http://example.org')\nfiles = mnist_data.ensure_mnist('data')\n"
+        "path = fetch_file('x', download=False)",
+        "def compute_accuracy_per_class(model, loader):\n"
+        "    return {c: float(n_mnist) for c in mnist_classes + list(MNIST_CLASSES)}, mnist_data, requests, MNIST, "
+        "GIVEN_CLASSES")
+    code = extract(path).tasks["3b"]
+    assert sources(code.context)[:-1] == [
+        "from utils import MNIST_CLASSES as GIVEN_CLASSES, seed_everything", "mnist_classes = list(range(10))",
+        "MNIST_CLASSES = tuple(mnist_classes)", "n_mnist = 10"]
+    assert build_namespace(job(code), {})["compute_accuracy_per_class"] is not None
 
 
 def test_a_deep_but_valid_expression_is_graded_normally(tmp_path):
@@ -444,12 +518,55 @@ def test_the_2b_code_continues_into_the_next_code_cells_ungraded(tmp_path):
         tmp_path,
         "md:### Task 2b",
         "optimizers = [torch.optim.Adam(m.parameters(), lr=0.04) for m in models]",
+        "md:Now we train every model for one epoch:",
         "losses = [train(m, train_loader, o, loss_fn, 1) for m, o in zip(models, optimizers)]",
         "md:### Task 3a",
-        "summary = len(losses)")
+        "summary = len(losses)",
+        "def compute_accuracy(model, loader):\n    return 1.0",
+        "after = len(summary)")
     code = extract(path).tasks["2b"]
-    assert [(s.where, s.graded) for s in code.task_code] == [("cell 2", True), ("cell 3", False)]
-    assert sources(code.context) == ["summary = len(losses)"]
+    # over markdown cells, up to the cell that defines another task's name
+    assert [(s.where, s.graded) for s in code.task_code] == [("cell 2", True), ("cell 4", False),
+                                                             ("cell 6", False)]
+    assert sources(code.context) == []
+
+
+def test_the_2b_code_continues_over_a_comment_paragraph_of_a_light_script(tmp_path):
+    path = write_text(tmp_path, "light.py", (
+        "import torch\n\n\ndef train(model, loader, optimizer, loss_fn, n_epochs=20):\n    return [1.0]\n\n\n"
+        "models = [torch.nn.Linear(2, 2) for _ in range(2)]\n"
+        "optimizers = [torch.optim.Adam(m.parameters(), lr=0.04) for m in models]\n\n"
+        "# Now we train every model for one epoch\n# and keep its losses.\n\n"
+        "losses = [train(m, None, o, None, 1) for m, o in zip(models, optimizers)]\n"))
+    code = extract(path).tasks["2b"]
+    assert [(s.source.split(" =")[0], s.graded) for s in code.task_code] == [
+        ("models", True), ("optimizers", True), ("losses", False)]
+    assert [s.line for s in code.task_code] == [8, 9, 14]
+
+
+def test_the_statement_tasks_run_after_only_what_comes_before_their_cell(tmp_path):
+    path = write_notebook(
+        tmp_path,
+        "import torch\nLEARNING_RATE = 0.04\ndims = [784, 32, 10]\n\n\ndef helper():\n    return 1",
+        "model1 = SimpleFixedMLP()\nmodel2 = SimpleMLP(dims)\nmodel3 = None",
+        "md:### Task 2b",
+        "optimizers = [torch.optim.Adam(m.parameters(), lr=LEARNING_RATE) for m in models]",
+        "def compute_accuracy(model, loader):\n    return LEARNING_RATE + helper()",
+        "md:## Bonus",
+        "LEARNING_RATE = 0.001\ndims = [784, 128, 10]\nimport math\n\n\ndef helper():\n    return 2\n\n\n"
+        "def later_helper():\n    return math.pi")
+    tasks = extract(path).tasks
+    # the bonus cell's reassignments never run before the task code; its new definitions may (cells out of order)
+    for task in ("1b", "2b"):
+        assert sources(tasks[task].context) == [
+            *(["import torch"] if task == "2b" else []),  # 1b does not use torch
+            "LEARNING_RATE = 0.04", "dims = [784, 32, 10]", "def helper():\n    return 1",
+            *(["model1 = SimpleFixedMLP()", "model2 = SimpleMLP(dims)", "model3 = None"] if task == "2b" else []),
+            "import math", "def later_helper():\n    return math.pi"], task
+    assert sources(tasks["2b"].task_code)[0].startswith("optimizers =")
+    # a definition task runs everything, the last definition winning
+    namespace = build_namespace(job(tasks["3a"]), {})
+    assert namespace["compute_accuracy"](None, None) == 2.001
 
 
 # --------------------------------------------------------------------- locations
