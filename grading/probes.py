@@ -14,6 +14,8 @@ All inputs are synthetic and seeded: MNIST-shaped float images
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 from collections.abc import Callable
 
@@ -63,9 +65,8 @@ TRAIN_MOMENTUM = 0.9
 TRAIN_LABEL_SMOOTHING = 0.1
 
 # Task 2b: two distinguishable MNIST-shaped loaders
-# MNIST-shaped synthetic data for every task; the training loader yields 25 batches, so that the
-# sheet's plot of the losses (a moving average over 25 iterations) works on them
-SYNTHETIC_LOADERS = {"train": {"samples": 50, "batch": 2}, "test": {"samples": 24, "batch": 12}}
+# MNIST-shaped synthetic data for every task: a few batches, the last one short
+SYNTHETIC_LOADERS = {"train": {"samples": 40, "batch": 16}, "test": {"samples": 24, "batch": 12}}
 MODELS_2B = 10
 DIMS_2B = [MNIST_FEATURES, 32, 10]
 # seed offsets of the 2b models' initial weights (plus build number) and of the fingerprint directions
@@ -132,9 +133,25 @@ def run_probe(task_job: dict) -> dict:
     return PROBES[task](namespace, task_job, state)
 
 
-def run_task_code(task_job: dict, namespace: dict) -> None:
-    """The statements of a statement task (1b, 2b) in the namespace; errors propagate with their location."""
-    run_statements(task_job.get("task_code", []), namespace)
+def run_task_code(task_job: dict, namespace: dict) -> str:
+    """Run the statements of a statement task (1b, 2b); '' or the first error, described with its location.
+
+    A statement that raises does not stop the others, as a plot that fails
+    after training must not undo the training: the results then show what
+    the cell achieved, and the error is reported beside them.
+    """
+    first_error = ""
+    for statement in task_job.get("task_code", []):
+        try:
+            run_statements([statement], namespace)
+        except BaseException as exc:  # noqa: BLE001 -- student code may raise anything
+            first_error = first_error or describe_exception(exc)
+    return first_error
+
+
+def after(error: str) -> str:
+    """' (the cell raised ...)' when ``error`` is set, for messages about missing results."""
+    return f" (the cell raised {error})" if error else ""
 
 
 def reference_definitions(task_job: dict) -> dict:
@@ -328,14 +345,15 @@ def probe_1b(namespace: dict, task_job: dict, state: dict) -> dict:
             raise ProbeError(f"build_equivalent_models returned {type_name(created)}, "
                              "expected a tuple (model1, model2, model3)")
         models = dict(zip(MODEL_NAMES_1B, created))
+        error = ""
     else:
-        run_task_code(task_job, namespace)
+        error = run_task_code(task_job, namespace)
         models = {name: namespace.get(name) for name in MODEL_NAMES_1B}
     inputs = torch.rand((BATCH_1A, *MNIST_SHAPE), generator=generator(300))
     layers = canonical_layers(FIXED_MLP_DIMS, 400)
     described = {name: guarded(lambda m=model: describe_model(m, fixed_class, mlp_class, inputs, layers))
                  for name, model in models.items()}
-    return {**described, "batch_shape": list(inputs.shape)}
+    return {**described, "batch_shape": list(inputs.shape), **({"cell_error": error} if error else {})}
 
 
 def describe_model(model: object, fixed_class: type, mlp_class: type, inputs: torch.Tensor,
@@ -441,40 +459,84 @@ def compress_events(events: list[str]) -> list[str]:
 def provide_data(task_job: dict) -> tuple[dict, dict]:
     """What every task gets instead of MNIST: synthetic ``train_set``/``test_set`` and their loaders.
 
-    The loaders record when they are iterated (Task 2b reports it).
+    The loaders record when they are iterated (Task 2b reports it). Task 2b
+    also gets a numbered SimpleMLP (see ``numbered_mlp_class``).
     """
     iterations: list[str] = []
     loaders = {name: recording_loader(name, spec, 600 + offset, iterations)
                for offset, (name, spec) in enumerate(SYNTHETIC_LOADERS.items())}
     provided = {"train_loader": loaders["train"], "test_loader": loaders["test"],
                 "train_set": loaders["train"].dataset, "test_set": loaders["test"].dataset}
-    return provided, {"loaders": loaders, "iterations": iterations}
+    state = {"loaders": loaders, "iterations": iterations}
+    task = task_job.get("task")
+    if task in ("1b", "2b"):
+        # the cells of 1b and 2b call the reference's SimpleMLP and train with the student's own arguments
+        reference = reference_definitions(task_job)
+        state["reference_mlp"] = lenient_class(reference["SimpleMLP"])
+        provided["SimpleMLP"] = state["reference_mlp"]
+        if "train" in reference:
+            provided["train"] = lenient_function(reference["train"])
+    if task == "2b":
+        state["built"], state["counter"] = [], [0]
+        provided["SimpleMLP"] = numbered_mlp_class(state["reference_mlp"], state["built"], state["counter"])
+    return provided, state
 
 
-def numbered_mlp_class(reference_mlp: type, built: list) -> type:
-    """A SimpleMLP that gives every model it builds initial weights drawn from the run's seed and its number.
+def known_keywords(function, keywords: dict) -> dict:
+    """``keywords`` without those ``function`` does not take (a student's extra options of their own version)."""
+    parameters = inspect.signature(function).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return keywords
+    names = {p.name for p in parameters}
+    return {name: value for name, value in keywords.items() if name in names}
 
-    Installed just before the 2b code runs, so that the models the cell
-    builds are numbered from 0 and the grader can replay the intended
-    training from the same start (``replay_2b``).
+
+def lenient_function(function):
+    """``function`` ignoring keyword arguments it does not know, e.g. ``train(..., print_every=100)``."""
+
+    @functools.wraps(function)
+    def call(*args, **kwargs):
+        return function(*args, **known_keywords(function, kwargs))
+
+    return call
+
+
+def lenient_class(cls: type) -> type:
+    """A subclass of ``cls`` whose constructor ignores keyword arguments ``cls`` does not know."""
+
+    class Lenient(cls):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **known_keywords(cls.__init__, kwargs))
+
+    Lenient.__name__ = Lenient.__qualname__ = cls.__name__
+    return Lenient
+
+
+def numbered_mlp_class(reference_mlp: type, built: list, counter: list[int]) -> type:
+    """A SimpleMLP that gives every model it builds initial weights drawn from the run's seed and a number.
+
+    ``built`` collects (model, number); ``counter[0]`` is the next number.
+    The probe resets it to 0 when the 2b code starts, so the models of that
+    code get small numbers whether they are built there or in a cell before
+    (a script export splits the 2b cell); two models with one number start
+    from the same weights, which the replay (``replay_2b``) handles alike.
     """
 
     class SimpleMLP(reference_mlp):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
-            load_drawn_weights(self, len(built))
-            built.append(self)
+            load_drawn_weights(self, counter[0])
+            built.append((self, counter[0]))
+            counter[0] += 1
 
     return SimpleMLP
 
 
 def probe_2b(namespace: dict, task_job: dict, state: dict) -> dict:
     """Run the submission's 2b code; fingerprint every model's weights; describe optimizers and loader use."""
-    loaders, iterations = state["loaders"], state["iterations"]
-    built: list[nn.Module] = []
-    reference_mlp = reference_definitions(task_job)["SimpleMLP"]
-    namespace["SimpleMLP"] = numbered_mlp_class(reference_mlp, built)
+    loaders, iterations, built = state["loaders"], state["iterations"], state["built"]
     iterations.clear()
+    state["counter"][0] = 0
     torch.manual_seed(run_seed())
     if task_job["kind"] == "function":
         models = [namespace["SimpleMLP"](list(DIMS_2B)) for _ in range(MODELS_2B)]
@@ -483,15 +545,16 @@ def probe_2b(namespace: dict, task_job: dict, state: dict) -> dict:
             raise ProbeError(f"train_models returned {type_name(returned)}, expected (optimizers, losses)")
         optimizers, losses = returned
     else:
-        run_task_code(task_job, namespace)
+        error = run_task_code(task_job, namespace)
         models, optimizers, losses = (namespace.get(n) for n in ("models", "optimizers", "losses"))
     if not isinstance(models, list) or not all(isinstance(m, nn.Module) for m in models):
-        raise ProbeError(f"models is {type_name(models)}, expected the list of models")
+        raise ProbeError(f"models is {type_name(models)}, expected the list of models{after(error)}")
     if not isinstance(optimizers, (list, tuple)):
-        raise ProbeError(f"optimizers is {type_name(optimizers)}, expected a list with one optimizer per model")
+        raise ProbeError(f"optimizers is {type_name(optimizers)}, expected a list with one optimizer per model"
+                         f"{after(error)}")
     owner = {id(p): index for index, model in enumerate(models) for p in model.parameters()}
     result = {"n_models": len(models),
-              "models": [{"built": next((k for k, m in enumerate(built) if m is model), None),
+              "models": [{"built": next((number for m, number in reversed(built) if m is model), None),
                           "fingerprint": fingerprint(model)} for model in models],
               "optimizers": [describe_optimizer(o, owner, models) for o in optimizers],
               "n_distinct_optimizers": len({id(o) for o in optimizers}),
@@ -499,8 +562,11 @@ def probe_2b(namespace: dict, task_job: dict, state: dict) -> dict:
               "loader_batches": {name: len(loader) for name, loader in loaders.items()},
               "loss_lengths": [len(per_model) if isinstance(per_model, (list, tuple)) else None for per_model in losses]
               if isinstance(losses, (list, tuple)) else None}
+    if task_job["kind"] != "function" and error:
+        result["cell_error"] = error
     if "replay_source" in task_job:
-        result["replayed"] = replay_reference_trainings(task_job["replay_source"], namespace, reference_mlp)
+        result["replayed"] = replay_reference_trainings(task_job["replay_source"], namespace,
+                                                        state["reference_mlp"])
     return result
 
 

@@ -30,7 +30,7 @@ HYPOTHESES = {
                 "the initial weights: the models were not trained"),
 }
 # models are numbered in the order they are built; this many are replayed
-TRACKED_MODELS = 12
+TRACKED_MODELS = 24
 
 
 def replay(namespace: dict, loaders: dict, build_model, fingerprint) -> dict[str, list[list[float]]]:

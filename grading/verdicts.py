@@ -555,7 +555,11 @@ def grade_task(task: str, outcome: dict, reference_result: dict) -> TaskGrade:
         return zero(task, f"the code {action}{outcome.get('error')}",
                     status if status in ("timeout", "crashed") else "error")
     try:
-        return VERDICTS[task](outcome["result"], reference_result)
+        grade = VERDICTS[task](outcome["result"], reference_result)
+        cell_error = outcome["result"].get("cell_error")
+        if cell_error and grade.points < grade.max_points:
+            grade.messages.append(f"the task's cell raised {cell_error}")
+        return grade
     except Exception as exc:  # noqa: BLE001 -- results are untrusted data; any malformation costs the task only
         return zero(task, f"the task's results could not be read ({type(exc).__name__}: {exc}); "
                           "did the code replace objects the grader passed in?", "unreadable")
