@@ -496,6 +496,49 @@ if __name__ == "__main__":
 '''
 
 
+def device_if_with_prints(notebook):
+    """``device`` chosen in an if/else that also prints which device is used (a very common cell)."""
+    replace(notebook, SETUP_CELL, "seed_everything(0)\n", 'seed_everything(0)\n\nif torch.cuda.is_available():\n'
+            '    device = torch.device("cuda")\n    print("Training on the GPU")\nelse:\n'
+            '    device = torch.device("cpu")\n    print("Training on the CPU")\n')
+    for marker in (TRAIN_CELL, ACCURACY_CELL):
+        replace(notebook, marker, "    device = model_device(model)\n", "")
+
+
+def uses_example_batch(notebook):
+    """The 1b cell tries its models on ``batch`` from the given setup loop, and shows one with display()."""
+    target = cell(notebook, "### BEGIN SOLUTION 1b")
+    target.source += "\nprint(model1(batch).shape, model2(batch).shape, model3(batch).shape)\ndisplay(model3)"
+
+
+def smoothed_plot_in_2b(notebook):
+    """The sheet's own plot of the smoothed losses, moved into the 2b cell after the training."""
+    target = cell(notebook, TRAINING_2B_CELL)
+    target.source += "\nfig = plot_smoothed_losses(losses, window=25)"
+
+
+def extra_models_and_options(notebook):
+    """Test models built after 1a and after 2b; ``train`` with an option of the student's own in 2b."""
+    insert_cell(notebook, cell_index(notebook, MLP_CELL) + 1,
+                "probe_a = SimpleMLP([28 * 28, 16, 10])\nprobe_b = SimpleMLP([4, 3])")
+    replace(notebook, TRAIN_CELL, "          show_progress: bool = True) -> list[float]:",
+            "          show_progress: bool = True, print_every: int = 0) -> list[float]:")
+    replace(notebook, TRAINING_2B_CELL, "n_epochs=N_EPOCHS_2B)", "n_epochs=N_EPOCHS_2B, print_every=100)")
+    insert_cell(notebook, cell_index(notebook, TRAINING_2B_CELL) + 1,
+                "bonus_models = [SimpleMLP([28 * 28, 64, 10]) for _ in range(3)]\nLEARNING_RATE = 0.001")
+
+
+def training_after_markdown(notebook):
+    """The 2b cell creates the optimizers; a markdown note; the training loop in the next code cell."""
+    index = cell_index(notebook, TRAINING_2B_CELL)
+    source = notebook.cells[index].source
+    head, loop = source.split("losses = []\n", 1)
+    notebook.cells[index].source = head + "### END SOLUTION 2b"
+    loop = loop.replace("### END SOLUTION 2b", "").rstrip()
+    notebook.cells.insert(index + 1, nbformat.v4.new_markdown_cell("Now train every model for one epoch."))
+    insert_cell(notebook, index + 2, "losses = []\n" + loop)
+
+
 def _shapes() -> dict[str, Shape]:
     shapes = [
         Shape("plot_in_2b", (plot_in_2b,)),
@@ -515,6 +558,11 @@ def _shapes() -> dict[str, Shape]:
         Shape("plain_module", module_text=plain_module_text),
         Shape("evaluate_after_training", (evaluate_after_training,)),
         Shape("recreated_train_loader", (recreated_train_loader,)),
+        Shape("device_if_with_prints", (device_if_with_prints,)),
+        Shape("uses_example_batch", (uses_example_batch,)),
+        Shape("smoothed_plot_in_2b", (smoothed_plot_in_2b,)),
+        Shape("extra_models_and_options", (extra_models_and_options,)),
+        Shape("training_after_markdown", (training_after_markdown,)),
         # all at once, as one student's Colab notebook would have them
         Shape("everything_in_colab", (colab_badge, colab_drive, import_aliases, helper_functions, constants,
                                       device_global, plot_in_2b, magics, recreated_train_loader,
@@ -651,6 +699,7 @@ def run_submission(path: Path, as_module: bool = False) -> dict:
     namespace: dict = {"__name__": "student_module" if as_module else "__main__", "__builtins__": __builtins__}
     shell = StandInShell(namespace)
     namespace["get_ipython"] = lambda: shell
+    namespace["display"] = lambda *objects, **options: None
     saved_path, saved_modules = list(sys.path), dict(sys.modules)
     patches = [(torchvision.datasets, "MNIST", ToyMNIST), (mnist_data, "ensure_mnist", lambda root="data": None)]
     originals = [(module, name, getattr(module, name)) for module, name, _ in patches]
