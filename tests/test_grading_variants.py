@@ -17,6 +17,7 @@ import nbformat
 import pytest
 
 from grading.core import TASKS, grade_paths
+from grading.probes import ABSENT_CLASSES
 from grading.sandbox import PROJECT_ROOT, Limits
 from grading.verdicts import CHECK_POINTS, TASK_POINTS
 from solution_regions import find_regions
@@ -427,7 +428,9 @@ def test_message_does_not_blame_what_was_right(graded, name, task):
     """A sigmoid MLP is not an affine map; the NaNs of classes without samples were right."""
     messages = " ".join(graded["grades"][name].tasks[task].messages)
     assert "affine" not in messages
-    assert not any(f"class {c}: got nan" in messages for c in range(10)), messages
+    # a class without samples (its NaN is right) is never named; others may be, as the run's data varies
+    absent_messages = [m for m in graded["grades"][name].tasks[task].messages if m.startswith("with no sample")]
+    assert not any(f"class {c}:" in m for c in ABSENT_CLASSES for m in absent_messages), absent_messages
 
 
 def test_student_code_cannot_write_outside_its_scratch_folder(graded):
