@@ -227,3 +227,63 @@ def switch_user(uid: int, keep_read_search: bool) -> None:
     os.setresuid(uid, uid, uid)
     if keep_read_search:
         set_capabilities((CAP_DAC_READ_SEARCH,))
+
+
+# ---------------------------------------------------------------- seccomp
+
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+SECCOMP_RET_ALLOW = 0x7FFF0000
+SECCOMP_RET_ERRNO = 0x00050000
+EPERM = 1
+AF_UNIX = 1
+X32_SYSCALL_BIT = 0x40000000
+# audit architecture and the numbers of socket, socketpair and setsid
+SECCOMP_ARCHES = {"x86_64": (0xC000003E, 41, 53, 112), "aarch64": (0xC00000B7, 198, 199, 157)}
+BPF_LD_W_ABS = 0x20
+BPF_JEQ_K = 0x15
+BPF_JGE_K = 0x35
+BPF_RET_K = 0x06
+SECCOMP_DATA_ARCH = 4
+SECCOMP_DATA_NR = 0
+SECCOMP_DATA_ARG0 = 16
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def deny_unix_sockets_and_new_sessions() -> None:
+    """A seccomp filter: no unix socket (named ones are files Landlock does not guard), no setsid.
+
+    Without a unix socket a task cannot reach a service on the machine (the
+    system bus, an agent); without setsid its processes stay in its slot's
+    scheduling group, so they cannot starve other tasks. Needs no_new_privs.
+    """
+    arch = SECCOMP_ARCHES.get(platform.machine())
+    if arch is None:
+        raise ConfinementError(0, f"seccomp: unknown architecture {platform.machine()}")
+    audit_arch, nr_socket, nr_socketpair, nr_setsid = arch
+    deny = SECCOMP_RET_ERRNO | EPERM
+    program = [
+        (BPF_LD_W_ABS, 0, 0, SECCOMP_DATA_ARCH),
+        (BPF_JEQ_K, 0, 5, audit_arch),          # another ABI: allowed (it cannot be this process's)
+        (BPF_LD_W_ABS, 0, 0, SECCOMP_DATA_NR),
+        (BPF_JGE_K, 7, 0, X32_SYSCALL_BIT),     # x32 calls: denied
+        (BPF_JEQ_K, 6, 0, nr_setsid),
+        (BPF_JEQ_K, 2, 0, nr_socket),
+        (BPF_JEQ_K, 1, 0, nr_socketpair),
+        (BPF_RET_K, 0, 0, SECCOMP_RET_ALLOW),
+        (BPF_LD_W_ABS, 0, 0, SECCOMP_DATA_ARG0),
+        (BPF_JEQ_K, 1, 0, AF_UNIX),
+        (BPF_RET_K, 0, 0, SECCOMP_RET_ALLOW),
+        (BPF_RET_K, 0, 0, deny),
+    ]
+    filters = (_SockFilter * len(program))(*[_SockFilter(*instruction) for instruction in program])
+    fprog = _SockFprog(len(program), filters)
+    set_no_new_privs()
+    _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0), "prctl(PR_SET_SECCOMP)")

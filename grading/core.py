@@ -8,7 +8,9 @@ the verdicts are computed here, from plain JSON.
 """
 from __future__ import annotations
 
+import re
 import secrets
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +41,8 @@ SEED_RANGE = 1 << 31
 MAX_MESSAGE_CHARS = 500
 # reference lines at least this long are removed from messages; shorter ones are too common to matter
 MIN_REDACTED_LINE_CHARS = 20
+# a run of this many letters, digits and +/= without a space is encoded data, not a message
+ENCODED_DATA = re.compile(r"[A-Za-z0-9+/=]{40,}")
 # the reference definitions that answer each task: never sent to a process running that task's code
 OWN_ANSWERS = {**{task: (name,) for task, name in DEFINITION_TASKS.items()},
                **{task: (function,) for task, (_, function) in STATEMENT_TASKS.items()}}
@@ -148,10 +152,11 @@ def grade_paths(paths: list[str], limits: Limits = DEFAULT_LIMITS, jobs: int = 1
     for index, path in enumerate(paths):
         extracted[index] = extract_safely(Path(path))
     reference_timeout_s = max(limits.task_timeout_s * REFERENCE_TIMEOUT_FACTOR, MIN_REFERENCE_TIMEOUT_S)
-    runs = [TaskRun(f"{REFERENCE_KEY}/{task}",
-                    task_job(task, reference_submission.tasks[task], reference, seed, trusted=True),
-                    reference_timeout_s)
-            for task in TASKS]
+    reference_runs = [TaskRun(f"{REFERENCE_KEY}/{task}",
+                              task_job(task, reference_submission.tasks[task], reference, seed, trusted=True),
+                              reference_timeout_s)
+                      for task in TASKS]
+    runs: list[TaskRun] = []
     remaining: dict[int, int] = {}
     for index, submission in extracted.items():
         if isinstance(submission, Submission):
@@ -161,9 +166,14 @@ def grade_paths(paths: list[str], limits: Limits = DEFAULT_LIMITS, jobs: int = 1
                      for task in tasks]
     done = [sum(1 for n in remaining.values() if n == 0) + sum(1 for s in extracted.values() if isinstance(s, str))]
 
+    expected: dict[str, dict] = {}
+    task_grades: dict[str, TaskGrade] = {}
+
     def finished(key: str, outcome: dict) -> None:
-        owner = key.split("/")[0]
-        if owner == REFERENCE_KEY or on_submission_done is None:
+        # judged at once and the raw result dropped: a class's results never pile up in memory
+        owner, task = key.split("/")
+        task_grades[key] = grade_task(task, outcome, expected[task])
+        if on_submission_done is None:
             return
         remaining[int(owner)] -= 1
         if remaining[int(owner)] == 0:
@@ -173,10 +183,13 @@ def grade_paths(paths: list[str], limits: Limits = DEFAULT_LIMITS, jobs: int = 1
     with Sandbox(limits, jobs, kernel_confinement) as sandbox:
         if say is not None and sandbox.not_protected():
             say("grade.py: not protected on this machine: " + "; ".join(sandbox.not_protected()))
-        outcomes = sandbox.run_all(runs, finished)
+        # the reference first and alone: no student task can slow it down
+        reference_outcomes = sandbox.run_all(reference_runs)
+        expected.update(reference_results({task: reference_outcomes.get(f"{REFERENCE_KEY}/{task}", {})
+                                           for task in TASKS}))
+        sandbox.run_all(runs, finished, keep=False)
     secret_lines = distinctive_lines(region.body for region in find_regions(
         reference_path.read_text(encoding="utf-8"), str(reference_path)))
-    expected = reference_results({task: outcomes.get(f"{REFERENCE_KEY}/{task}", {}) for task in TASKS})
     grades = []
     for index, path in enumerate(paths):
         submission = extracted[index]
@@ -189,8 +202,10 @@ def grade_paths(paths: list[str], limits: Limits = DEFAULT_LIMITS, jobs: int = 1
             elif submission.tasks[task].kind == "missing":
                 outcome = {"status": "missing", "error": submission.tasks[task].problem}
             else:
-                outcome = outcomes.get(f"{index}/{task}", {"status": "crashed", "error": "no result"})
-            task_grade = grade_task(task, outcome, expected[task])
+                outcome = None
+            task_grade = task_grades.get(f"{index}/{task}") if outcome is None else None
+            if task_grade is None:
+                task_grade = grade_task(task, outcome or {"status": "crashed", "error": "no result"}, expected[task])
             task_grade.messages = [redact(sanitize_text(message, MAX_MESSAGE_CHARS), secret_lines)
                                    for message in task_grade.messages]
             grade.tasks[task] = task_grade
@@ -208,11 +223,25 @@ def distinctive_lines(sources) -> list[str]:
 
 
 def redact(message: str, secret_lines: list[str]) -> str:
-    """``message`` with every quoted line of the reference replaced (student code may put them there)."""
+    """``message`` without what student code may have smuggled into it.
+
+    Quoted lines of the reference's answers, long unbroken runs of letters and
+    digits (encoded data, e.g. base64) and the grader's own folders (the
+    project, the Python environment, the home folder) are replaced.
+    """
     for line in secret_lines:
         if line in message:
             message = message.replace(line, "[reference code removed]")
+    message = ENCODED_DATA.sub("[…]", message)
+    for folder in private_folders():
+        message = message.replace(folder, "…")
     return message
+
+
+def private_folders() -> list[str]:
+    """Folders of the grading machine that messages must not show, longest first."""
+    folders = {str(PROJECT_ROOT), sys.prefix, sys.base_prefix, sys.exec_prefix, str(Path.home())}
+    return sorted((f for f in folders if len(f) > 1), key=len, reverse=True)
 
 
 def extract_safely(path: Path) -> Submission | str:

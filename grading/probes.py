@@ -130,6 +130,8 @@ def run_probe(task_job: dict) -> dict:
     task = task_job["task"]
     provided, state = PROVIDERS[task](task_job) if task in PROVIDERS else ({}, {})
     namespace = build_namespace(task_job, provided)
+    # the other tasks' answers are compiled now: their sources leave this process's live objects
+    task_job["reference"] = []
     return PROBES[task](namespace, task_job, state)
 
 
@@ -303,6 +305,8 @@ def mlp_behaviour(model: nn.Module, inputs: torch.Tensor, others: torch.Tensor, 
     parameters do not fit the layers is measured with its own weights.
     """
     result: dict = {}
+    with torch.no_grad():
+        own_outputs = model(inputs[:BATCH_1A])
     try:
         result["outputs_by_ordering"] = outputs_by_ordering(model, layers, inputs[:BATCH_1A])
         result["residual_weights"] = "canonical"
@@ -314,6 +318,9 @@ def mlp_behaviour(model: nn.Module, inputs: torch.Tensor, others: torch.Tensor, 
         repeated = model(inputs)
     result.update(output_summary(outputs))
     result["deterministic"] = bool(torch.equal(outputs, repeated))
+    # outputs that do not change with the weights come from code that ignores the layers
+    result["weight_dependent"] = ("assign_error" not in result
+                                  and not torch.equal(own_outputs, outputs[:BATCH_1A]))
     result["input_dependent"] = bool(torch.isfinite(outputs).all()) and len(outputs) > 1 and not bool(
         (outputs == outputs[:1]).all())
     if "assign_error" in result:
@@ -388,21 +395,27 @@ def probe_2a(namespace: dict, task_job: dict, state: dict) -> dict:
         raise ProbeError(f"train returned {type_name(returned)}, expected a list of losses")
     return {"losses": [{"type": type_name(loss), "value": number_or_none(loss)} for loss in returned],
             "first_batch_losses": first_batch_losses(loader),
+            "initial_params": tensor_to_list(torch.cat([p.detach().flatten()
+                                                        for p in training_setup([])[0].parameters()])),
             "final_params": tensor_to_list(torch.cat([p.detach().flatten() for p in model.parameters()])),
             "events": compress_events(events), "n_batches": len(loader), "n_epochs": TRAIN_EPOCHS}
 
 
-def first_batch_losses(loader: DataLoader) -> dict[str, float]:
-    """The untrained model's loss on the first batch, with the given loss and with a plain CrossEntropyLoss.
+def first_batch_losses(loader: DataLoader) -> dict[str, list[float]]:
+    """The untrained model's loss on every batch, with the given loss and with a plain CrossEntropyLoss.
 
-    Only the reference run's values are used: a submission whose first loss is
-    one of them computed something real, even if it ignored the given loss_fn.
+    Only the reference run's values are used: a submission whose losses are
+    among them computed something real (e.g. forgot optimizer.step(), or
+    ignored the given loss_fn).
     """
     model, _, loss_fn, _ = training_setup([])
-    batch, labels = next(iter(loader))
+    losses: dict[str, list[float]] = {"given": [], "plain": []}
     with torch.no_grad():
-        logits = model(batch)
-        return {"given": float(loss_fn(logits, labels)), "plain": float(nn.CrossEntropyLoss()(logits, labels))}
+        for batch, labels in loader:
+            logits = model(batch)
+            losses["given"].append(float(loss_fn(logits, labels)))
+            losses["plain"].append(float(nn.CrossEntropyLoss()(logits, labels)))
+    return losses
 
 
 def training_setup(events: list[str]) -> tuple[nn.Module, torch.optim.Optimizer, nn.Module, DataLoader]:

@@ -64,11 +64,14 @@ STARTUP_TIMEOUT_S = 180.0
 # wall time beyond a task's timeout for the zygote to answer (fork, namespaces, reaping)
 ANSWER_SLACK_S = 20.0
 SCRATCH_MODE = 0o711
+# seconds between attempts to write a job while the disk is full
+DISK_FULL_RETRY_S = 0.5
 MODULES_MODE = 0o755
 MODULE_FILE_MODE = 0o444
 WORKDIR_MODE = 0o700
 # a result larger than this, nested deeper, or holding longer strings counts as unreadable / is cut
-MAX_RESULT_BYTES = 8 << 20
+MAX_RESULT_BYTES = 2 << 20
+MAX_RESULT_ITEMS = 200_000
 MAX_RESULT_DEPTH = 16
 MAX_STRING_CHARS = 400
 # integers beyond this cannot be exact floats; they count as non-numbers
@@ -117,9 +120,14 @@ def clean_result(value: object) -> object:
     large for a float and non-string dict keys become None / are dropped;
     NaN and infinities stay floats (verdicts count them as wrong answers).
     """
+    count = [0]
+
     def clean(item: object, depth: int) -> object:
         if depth > MAX_RESULT_DEPTH:
             raise ValueError(f"the result is nested deeper than {MAX_RESULT_DEPTH} levels")
+        count[0] += 1
+        if count[0] > MAX_RESULT_ITEMS:
+            raise ValueError(f"the result holds more than {MAX_RESULT_ITEMS} values")
         if isinstance(item, bool) or item is None:
             return item
         if isinstance(item, int):
@@ -192,6 +200,17 @@ def describe_end(end: dict, timeout_s: float) -> dict:
 
 
 # --------------------------------------------------------------------- environment
+
+
+def remove_tree(path: Path) -> None:
+    """Remove ``path`` and everything in it, however deep or write-protected (a task may build both)."""
+    if not os.path.lexists(path):
+        return
+    # rm works without recursion limits; u+rwX first lets a non-root grader enter folders made read-only
+    subprocess.run(["chmod", "-R", "u+rwX", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   check=False)
+    subprocess.run(["rm", "-rf", "--one-file-system", str(path)], stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, check=False)
 
 
 def is_within(path: Path, folder: Path) -> bool:
@@ -419,13 +438,22 @@ class Sandbox:
                 gaps.append(f"Landlock ABI {abi} < 4: TCP is not blocked")
             if abi < 6:
                 gaps.append(f"Landlock ABI {abi} < 6: signals to other processes are not scoped")
+        if not self.granted.get("seccomp"):
+            gaps.append("no seccomp: student code can connect to unix sockets of services on this machine")
+        if not self.as_root:
+            gaps.append("not root: Landlock does not cover chmod, so student code can change the permissions "
+                        "of the grading user's files")
         if not self.granted.get("namespaces"):
             gaps.append("no namespaces (" + sanitize_text(self.granted.get("namespace_error", ""), 80)
                         + "): processes a task starts may outlive it, and the network stays reachable")
         return gaps
 
-    def run_all(self, runs: list[TaskRun], on_done: Callable[[str, dict], None] | None = None) -> dict[str, dict]:
-        """Run every job, spread over the zygotes; outcome per key."""
+    def run_all(self, runs: list[TaskRun], on_done: Callable[[str, dict], None] | None = None,
+                keep: bool = True) -> dict[str, dict]:
+        """Run every job, spread over the zygotes; outcome per key (an empty dict unless ``keep``).
+
+        ``on_done(key, outcome)`` is called as each task ends.
+        """
         pending: queue.Queue[TaskRun] = queue.Queue()
         for run in runs:
             pending.put(run)
@@ -443,7 +471,8 @@ class Sandbox:
                 except Exception as exc:  # noqa: BLE001 -- one failed task must not stop the others
                     outcome = {"status": "crashed", "error": f"grading failed: {type(exc).__name__}: {exc}"}
                 with lock:
-                    outcomes[run.key] = outcome
+                    if keep:
+                        outcomes[run.key] = outcome
                     if on_done is not None:
                         on_done(run.key, outcome)
 
@@ -459,10 +488,7 @@ class Sandbox:
         workdir = self.work / secrets.token_hex(8)
         workdir.mkdir(mode=WORKDIR_MODE)
         try:
-            job_path = workdir / JOB_FILE
-            fd = os.open(job_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
-                json.dump(run.job, file)
+            self.write_job(workdir / JOB_FILE, run.job)
             if uid is not None:
                 os.chown(workdir, uid, uid)
             timeout_s = run.timeout_s or self.limits.task_timeout_s
@@ -475,12 +501,34 @@ class Sandbox:
                 return describe_end(end, timeout_s)
             return parse_result(data)
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+            remove_tree(workdir)
+
+    def write_job(self, path: Path, job: dict) -> None:
+        """Write ``job`` to ``path``; while the disk is full (another task filled it), wait for it to be freed.
+
+        A task's files are removed when it ends, so waiting one task timeout
+        lets the class go on after a task that filled the disk.
+        """
+        text = json.dumps(job)
+        deadline = time.monotonic() + self.limits.task_timeout_s + ANSWER_SLACK_S
+        while True:
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8") as file:
+                    file.write(text)
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(DISK_FULL_RETRY_S)
 
     def close(self) -> None:
         for zygote in self.zygotes:
-            zygote.stop()
-        shutil.rmtree(self.scratch, ignore_errors=True)
+            try:
+                zygote.stop()
+            except Exception:  # noqa: BLE001 -- closing must go on for every zygote and the folder
+                pass
+        remove_tree(self.scratch)
 
     def __enter__(self) -> Sandbox:
         return self

@@ -222,7 +222,10 @@ def verdict_1a(student: dict, reference: dict) -> TaskGrade:
                 checks.fail(check, f"{call} on flat inputs of shape [{ref['behaviour_samples']}, "
                             f"{ref['dims'][0]}] raised {behaviour['error']}")
             continue
-        if behaviour.get("deterministic") and behaviour.get("input_dependent"):
+        # real layers: outputs follow the weights; a model without registered parameters (a plain list)
+        # can only show that its outputs follow the input
+        uses_layers = behaviour.get("weight_dependent") or mine.get("n_params") == 0
+        if behaviour.get("deterministic") and behaviour.get("input_dependent") and uses_layers:
             checks.evidence_of_work = True
         negative = behaviour.get("negative_probe_output")
         if ref_behaviour["negative_probe_output"] < 0 and not (finite(negative) and negative < 0):
@@ -296,7 +299,10 @@ def verdict_1b(student: dict, reference: dict) -> TaskGrade:
 # --------------------------------------------------------------------- 2a
 
 
-def is_subsequence(values: list, reference: list, tol: dict) -> bool:
+def is_subsequence(values: list, reference: list, tol: dict, at_least: int = 1) -> bool:
+    """Whether ``values`` (at least ``at_least`` of them) appear in ``reference`` in this order."""
+    if len(values) < at_least:
+        return False
     position = 0
     for value in values:
         while position < len(reference) and not close(value, reference[position], **tol):
@@ -349,9 +355,13 @@ def verdict_2a(student: dict, reference: dict) -> TaskGrade:
         checks.fail("loss_count", f"train ran {reference['n_epochs']} epochs of {reference['n_batches']} "
                     f"batches and returned {len(losses)} losses, expected {n_iterations}{hint}")
     values = [loss.get("value") for loss in losses]
-    known = [loss["value"] for loss in expected] + list(reference["first_batch_losses"].values())
-    checks.evidence_of_work = any(close(value, k, **TRAINING_TOL) for value in values[:len(known) + 1] for k in known)
-    if not is_subsequence(values, [loss["value"] for loss in expected], TRAINING_TOL):
+    known = [loss["value"] for loss in expected] + [value for values_of_loss in reference["first_batch_losses"].values()
+                                                    for value in values_of_loss]
+    matches = sum(any(close(value, k, **TRAINING_TOL) for k in known) for value in set(values[:len(known)]))
+    trained = not all_close(student["final_params"], reference["initial_params"], TRAINING_TOL)
+    # two real losses, or one and weights that moved: a stub repeating one loss shows neither
+    checks.evidence_of_work = matches >= 2 or (matches == 1 and trained)
+    if not is_subsequence(values, [loss["value"] for loss in expected], TRAINING_TOL, at_least=reference["n_epochs"]):
         checks.fail("loss_values", "the returned losses are not the losses of the reference training loop "
                     f"(first ones: {values[:3]}, expected {[loss['value'] for loss in expected][:3]})")
     if not all_close(student["final_params"], reference["final_params"], TRAINING_TOL):

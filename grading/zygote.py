@@ -115,11 +115,16 @@ class Zygote:
         pid = os.fork()
         if pid == 0:
             os.close(read_fd)
-            report = {"landlock_abi": self.confinement.landlock_abi(), "namespaces": True, "namespace_error": ""}
+            report = {"landlock_abi": self.confinement.landlock_abi(), "namespaces": True, "namespace_error": "",
+                      "seccomp": True}
             try:
                 self.enter_namespaces()
             except OSError as exc:
                 report.update(namespaces=False, namespace_error=str(exc))
+            try:
+                self.confinement.deny_unix_sockets_and_new_sessions()
+            except OSError:
+                report["seccomp"] = False
             os.write(write_fd, json.dumps(report).encode())
             os._exit(0)
         os.close(write_fd)
@@ -228,12 +233,18 @@ class Zygote:
         if uid is not None:
             resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"], limits["processes"]))
             c.switch_user(uid, bool(command.get("keep_read_search")))
-        elif self.config["namespaces"]:
-            c.set_capabilities(())
+        else:
+            # the grading user's id: cap its process count at what it runs now plus the task's share
+            allowed = processes_of(os.getuid()) + limits["processes"]
+            resource.setrlimit(resource.RLIMIT_NPROC, (allowed, allowed))
+            if self.config["namespaces"]:
+                c.set_capabilities(())
         if self.config["landlock"]:
             c.landlock_restrict(self.config["read_only"], [workdir])
         else:
             c.set_no_new_privs()
+        if self.config["seccomp"]:
+            c.deny_unix_sockets_and_new_sessions()
         os.environ.clear()
         os.environ.update(HOME=workdir, TMPDIR=workdir, MPLCONFIGDIR=workdir, MPLBACKEND="Agg",
                           OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
@@ -257,6 +268,19 @@ class Zygote:
             sys.stdout.flush()
 
 
+def processes_of(uid: int) -> int:
+    """How many processes (threads included, as RLIMIT_NPROC counts them) run as ``uid``."""
+    count = 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid:
+                    count += len(os.listdir(f"/proc/{entry.name}/task"))
+            except OSError:
+                continue
+    return count
+
+
 def with_suppressed(action) -> None:
     try:
         action()
@@ -276,6 +300,7 @@ def main() -> None:
         return
     zygote.config["namespaces"] = config.get("want_namespaces", True) and granted["namespaces"]
     zygote.config["landlock"] = config.get("want_landlock", True) and granted["landlock_abi"] >= 1
+    zygote.config["seccomp"] = config.get("want_landlock", True) and granted["seccomp"]
     sys.stdout.write(json.dumps({"ready": True, **granted}) + "\n")
     sys.stdout.flush()
     zygote.serve()

@@ -432,3 +432,16 @@ def test_every_task_gets_synthetic_mnist_with_its_attributes():
     assert len(train_set.classes) == 10 and train_set.targets.dtype == torch.int64
     assert train_set.data.shape == (len(train_set), 28, 28) and train_set.data.dtype == torch.uint8
     assert len(provided["train_loader"]) > 1 and "SimpleMLP" not in provided
+
+
+def test_messages_lose_encoded_data_and_the_graders_folders():
+    import sys
+
+    from grading.core import PROJECT_ROOT, redact
+
+    leak = "eNq1UV9LwzAQ/3F2x5Qm4bN0nXxYZ8qL0gEKUV4aB+XqL2" * 2
+    message = f"raised RuntimeError: LEAK {leak} prefix={sys.prefix} root={PROJECT_ROOT}/solution.py"
+    redacted = redact(message, [])
+    assert leak[:40] not in redacted and sys.prefix not in redacted and str(PROJECT_ROOT) not in redacted
+    assert redacted.startswith("raised RuntimeError: LEAK")
+    assert redact("compute_accuracy_per_class raised ValueError", []) == "compute_accuracy_per_class raised ValueError"

@@ -117,13 +117,19 @@ def test_folders_another_user_cannot_enter_are_found():
         shutil.rmtree(root)
 
 
+CHMOD_GAP = ("not root: Landlock does not cover chmod, so student code can change the permissions of the grading "
+             "user's files")
+
+
 @pytest.mark.parametrize("granted, as_root, expected", [
-    ({"landlock_abi": 7, "namespaces": True}, True, []),
-    ({"landlock_abi": 7, "namespaces": True}, False, []),
-    ({"landlock_abi": 0, "namespaces": True}, False, ["no Landlock: student code can read and write whatever the "
-                                                     "grading user can"]),
-    ({"landlock_abi": 3, "namespaces": False, "namespace_error": "unshare: Operation not permitted"}, True,
+    ({"landlock_abi": 7, "namespaces": True, "seccomp": True}, True, []),
+    ({"landlock_abi": 7, "namespaces": True, "seccomp": True}, False, [CHMOD_GAP]),
+    ({"landlock_abi": 0, "namespaces": True, "seccomp": True}, False,
+     ["no Landlock: student code can read and write whatever the grading user can", CHMOD_GAP]),
+    ({"landlock_abi": 3, "namespaces": False, "namespace_error": "unshare: Operation not permitted",
+      "seccomp": False}, True,
      ["Landlock ABI 3 < 4: TCP is not blocked", "Landlock ABI 3 < 6: signals to other processes are not scoped",
+      "no seccomp: student code can connect to unix sockets of services on this machine",
       "no namespaces (unshare: Operation not permitted): processes a task starts may outlive it, and the network "
       "stays reachable"]),
 ])
