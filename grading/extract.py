@@ -116,11 +116,13 @@ DATA_IDENTIFIERS = frozenset({"datasets", "ensure_mnist", "urllib", "urllib2", "
 KEPT_CELL_MAGICS = frozenset({"time", "timeit", "capture"})
 # reading limits: bigger files are refused, bigger cells cost only themselves
 MAX_NOTEBOOK_BYTES = 32 * 2**20
-MAX_PYTHON_BYTES = 2 * 2**20
-MAX_CELL_CHARS = 500_000
-MAX_CODE_CHARS = 2_000_000
+MAX_PYTHON_BYTES = 2**19
+MAX_CELL_CHARS = 200_000
+MAX_CODE_CHARS = 1_000_000
+# a cell with more magic or shell lines than this is skipped whole, like a cell magic that is not Python
+MAX_MAGIC_LINES = 100
 # how far ahead a .py cell's line is looked for in the file
-LINE_LOOKAHEAD = 2000
+LINE_LOOKAHEAD = 200
 # how far ahead a line changed by IPython's transformer is looked for in the cell
 MAGIC_LOOKAHEAD = 50
 MAX_REVIEW_FLAGS = 20
@@ -248,7 +250,7 @@ def read_cells(path: Path) -> list[_Cell]:
         if size > limit:
             hint = " (clear the outputs and save it again)" if path.suffix == ".ipynb" else ""
             raise SubmissionError(f"{path.name}: the file has {size / 2**20:.1f} MB, more than the "
-                                  f"{limit // 2**20} MB a submission may have{hint}")
+                                  f"{limit / 2**20:g} MB a submission may have{hint}")
         data = path.read_bytes()
     except OSError as exc:
         raise SubmissionError(f"{path.name}: cannot be read ({_text(exc.strerror or exc)})") from exc
@@ -442,6 +444,9 @@ def _python_text(raw: str) -> tuple[list[str], list[int]] | None:
     first_code = next((line for line in body_lines if line.strip()), "")
     if not any(marker in raw for marker in ("%", "!", "?", ">>>", "In [")) and not first_code[:1].isspace():
         return body_lines, [index + offset for index in range(len(body_lines))]  # nothing for IPython to do
+    magic_lines = sum(1 for line in body_lines if line.lstrip()[:1] in ("%", "!"))
+    if magic_lines > MAX_MAGIC_LINES:
+        return None  # IPython's transformer takes quadratic time on such a cell; it holds no answer anyway
     transformed = _transform("\n".join(body_lines) + "\n").split("\n")
     if len(transformed) > 1 and transformed[-1] == "":
         transformed.pop()  # the newline added above
