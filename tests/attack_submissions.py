@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from notebook_edits import with_region
 
 from solution_regions import POINTS, TASKS, find_regions
 
@@ -119,19 +120,6 @@ def region_body(notebook: nbformat.NotebookNode, task: str, occurrence: int = 0)
         regions = [r for r in find_regions(cell.source) if r.task == task]
         if len(regions) > occurrence:
             return textwrap.dedent(regions[occurrence].body)
-    raise AssertionError(f"the reference notebook has no region {occurrence} of task {task}")
-
-
-def with_region(notebook: nbformat.NotebookNode, task: str, body: str, occurrence: int = 0) -> None:
-    """Replace the body of the ``occurrence``-th solution region of ``task`` with ``body``."""
-    for cell in notebook.cells:
-        regions = [r for r in find_regions(cell.source) if r.task == task] if cell.cell_type == "code" else []
-        if len(regions) > occurrence:
-            region = regions[occurrence]
-            lines = cell.source.splitlines()
-            new_body = textwrap.indent(textwrap.dedent(body).strip("\n"), region.indent).splitlines()
-            cell.source = "\n".join(lines[:region.begin_line + 1] + new_body + lines[region.end_line:])
-            return
     raise AssertionError(f"the reference notebook has no region {occurrence} of task {task}")
 
 

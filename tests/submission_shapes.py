@@ -33,6 +33,7 @@ from pathlib import Path
 
 import nbformat
 import torch
+from notebook_edits import region_replaced
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -82,15 +83,7 @@ def set_region(notebook: nbformat.NotebookNode, task: str, body: str, occurrence
                and len([r for r in find_regions(c.source) if r.task == task]) > occurrence]
     if not holders:
         raise AssertionError(f"no code cell has region {occurrence} of task {task}")
-    holders[-1].source = with_region_body(holders[-1].source, task, body, occurrence)
-
-
-def with_region_body(source: str, task: str, body: str, occurrence: int = 0) -> str:
-    """``source`` with the body of its ``occurrence``-th region of ``task`` replaced by ``body``."""
-    region = [r for r in find_regions(source) if r.task == task][occurrence]
-    lines = source.splitlines()
-    new_body = textwrap.indent(textwrap.dedent(body).strip("\n"), region.indent).splitlines()
-    return "\n".join(lines[:region.begin_line + 1] + new_body + lines[region.end_line:])
+    holders[-1].source = region_replaced(holders[-1].source, task, body, occurrence)
 
 
 def insert_cell(notebook: nbformat.NotebookNode, index: int, source: str, outputs: list | None = None,
@@ -272,7 +265,7 @@ def redefined_after_wrong_attempt(notebook):
         attempt.id = nbformat.v4.new_code_cell().id
         notebook.cells.insert(index, attempt)
         insert_cell(notebook, index + 1, check, [stream(FAILED_CHECK_OUTPUT.format(task=task))])
-        attempt.source = with_region_body(attempt.source, task, wrong)
+        attempt.source = region_replaced(attempt.source, task, wrong)
 
 
 COLAB_DRIVE = """

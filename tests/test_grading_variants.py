@@ -10,17 +10,16 @@ on two cores.
 from __future__ import annotations
 
 import hashlib
-import textwrap
 from pathlib import Path
 
 import nbformat
 import pytest
+from notebook_edits import with_region
 
 from grading.core import TASKS, grade_paths
 from grading.probes import ABSENT_CLASSES
 from grading.sandbox import PROJECT_ROOT, Limits
 from grading.verdicts import CHECK_POINTS, TASK_POINTS
-from solution_regions import find_regions
 
 pytestmark = pytest.mark.slow
 
@@ -33,19 +32,6 @@ GRADING_JOBS = 2
 def lost(task: str, *checks: str) -> int:
     """Points of ``task`` left after failing ``checks``."""
     return TASK_POINTS[task] - sum(CHECK_POINTS[task][check] for check in checks)
-
-
-def with_region(notebook: nbformat.NotebookNode, task: str, body: str, occurrence: int = 0) -> None:
-    """Replace the body of the ``occurrence``-th solution region of ``task`` with ``body``."""
-    for cell in notebook.cells:
-        regions = [r for r in find_regions(cell.source) if r.task == task] if cell.cell_type == "code" else []
-        if len(regions) > occurrence:
-            region = regions[occurrence]
-            lines = cell.source.splitlines()
-            new_body = textwrap.indent(textwrap.dedent(body).strip("\n"), region.indent).splitlines()
-            cell.source = "\n".join(lines[:region.begin_line + 1] + new_body + lines[region.end_line:])
-            return
-    raise AssertionError(f"the reference notebook has no region {occurrence} of task {task}")
 
 
 def replace_in_cell(notebook: nbformat.NotebookNode, old: str, new: str) -> None:
