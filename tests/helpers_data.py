@@ -77,3 +77,18 @@ class ModeRecorder(nn.Module):
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         self.calls.append((self.training, torch.is_grad_enabled()))
         return input
+
+
+class ReverselyRegisteredMLP(nn.Module):
+    """A correct Task 1a whose layers are registered last first, applied in the right order."""
+
+    def __init__(self, dims):
+        super().__init__()
+        self.reversed_layers = nn.ModuleList(nn.Linear(a, b) for a, b in reversed(list(zip(dims[:-1], dims[1:]))))
+
+    def forward(self, inputs):
+        layers = list(self.reversed_layers)[::-1]
+        out = inputs.flatten(1)
+        for layer in layers[:-1]:
+            out = torch.relu(layer(out))
+        return layers[-1](out)

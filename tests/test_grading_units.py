@@ -8,6 +8,7 @@ import nbformat
 import numpy as np
 import pytest
 import torch
+from helpers_data import ReverselyRegisteredMLP
 
 import grade
 from grading.core import TASKS, SubmissionGrade
@@ -229,20 +230,6 @@ class SigmoidMLP(torch.nn.Module):
         return self.layers[-1](out)
 
 
-class ReverselyRegisteredMLP(torch.nn.Module):
-    """A correct Task 1a whose layers are registered last first."""
-
-    def __init__(self, dims):
-        super().__init__()
-        self.reversed_layers = torch.nn.ModuleList(
-            torch.nn.Linear(a, b) for a, b in reversed(list(zip(dims[:-1], dims[1:]))))
-
-    def forward(self, inputs):
-        layers = list(self.reversed_layers)[::-1]
-        out = inputs.flatten(1)
-        for layer in layers[:-1]:
-            out = torch.relu(layer(out))
-        return layers[-1](out)
 
 
 # the grader draws a new seed for every run: verdicts must not depend on it

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers_data import ReverselyRegisteredMLP
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -293,19 +294,6 @@ MISTAKES_1A = {
 }
 
 
-class ReverselyRegisteredMLP(nn.Module):
-    """Layers registered last first, applied in the right order."""
-
-    def __init__(self, dims):
-        super().__init__()
-        self.reversed_layers = nn.ModuleList(nn.Linear(a, b) for a, b in reversed(list(zip(dims[:-1], dims[1:]))))
-
-    def forward(self, inputs):
-        layers = list(self.reversed_layers)[::-1]
-        out = inputs.flatten(1)
-        for layer in layers[:-1]:
-            out = torch.relu(layer(out))
-        return layers[-1](out)
 
 
 class SequentialInside(nn.Module):

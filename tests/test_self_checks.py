@@ -8,6 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import torch
+from helpers_data import ReverselyRegisteredMLP
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -171,19 +172,6 @@ def test_failure_is_printed_with_expected_got_and_hint(capsys):
     assert "expected:" in output and "got:" in output and "followed by a ReLU" in output
 
 
-class ReverselyRegisteredMLP(nn.Module):
-    """A correct Task 1a whose layers are registered last first."""
-
-    def __init__(self, dims):
-        super().__init__()
-        self.reversed_layers = nn.ModuleList(nn.Linear(a, b) for a, b in reversed(list(zip(dims[:-1], dims[1:]))))
-
-    def forward(self, inputs):
-        layers = list(self.reversed_layers)[::-1]
-        out = inputs.flatten(1)
-        for layer in layers[:-1]:
-            out = torch.relu(layer(out))
-        return layers[-1](out)
 
 
 def test_task_1a_checks_behaviour_not_registration_order():
