@@ -10,7 +10,7 @@ import ast
 
 from nbformat import NotebookNode
 
-from solution_regions import MalformedRegionError, Region, find_regions
+from instructor.solution_regions import MalformedRegionError, Region, find_regions
 
 GRADED_DEFINITIONS = ("SimpleFixedMLP", "SimpleMLP", "train", "compute_accuracy",
                       "compute_accuracy_per_class")

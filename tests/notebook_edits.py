@@ -5,7 +5,7 @@ import textwrap
 
 import nbformat
 
-from solution_regions import find_regions
+from instructor.solution_regions import find_regions
 
 
 def region_replaced(source: str, task: str, body: str, occurrence: int = 0) -> str:

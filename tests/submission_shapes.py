@@ -37,7 +37,7 @@ from notebook_edits import region_replaced
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from solution_regions import find_regions
+from instructor.solution_regions import find_regions
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = PROJECT_ROOT / "Ex4_Optimization2.ipynb"
@@ -687,7 +687,7 @@ def run_submission(path: Path, as_module: bool = False) -> dict:
     import matplotlib.pyplot as plt
     import torchvision.datasets
 
-    import mnist_data
+    from ex4 import mnist_data
 
     namespace: dict = {"__name__": "student_module" if as_module else "__main__", "__builtins__": __builtins__}
     shell = StandInShell(namespace)
@@ -728,8 +728,8 @@ def check_submission(path: Path, as_module: bool = False) -> list[str]:
     and compute_accuracy_per_class are also compared with solution.py's on
     seeded toy data (losses, final weights, accuracies, NaN for an absent class).
     """
-    import self_checks
     import solution
+    from ex4 import self_checks
 
     namespace = run_submission(path, as_module)
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -771,7 +771,7 @@ def _toy_model(seed: int) -> nn.Module:
 
 def _compare_mlp(mlp_class: type, solution) -> list[str]:
     """SimpleMLP given solution.SimpleMLP's weights (matched by shape) computes the same outputs."""
-    from model_properties import MAX_PARAMETER_ORDERINGS, load_values, shape_matched_orderings
+    from ex4.model_properties import MAX_PARAMETER_ORDERINGS, load_values, shape_matched_orderings
 
     problems = []
     for dims, sample_shape in (([20, 16, 8, 4, 3], (2, 2, 5)), ([28 * 28, 32, 10], (1, 28, 28))):

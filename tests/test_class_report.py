@@ -9,7 +9,7 @@ import time
 import pytest
 from test_feedback import HOSTILE, assert_inert, full_marks, parse_html, reference_lines, synthetic_grades, task_grade
 
-from grading.class_report import (
+from instructor.grading.class_report import (
     check_failures,
     failed_checks_figure,
     feedback_links,
@@ -19,10 +19,10 @@ from grading.class_report import (
     task_points_figure,
     total_points_figure,
 )
-from grading.core import TASKS, SubmissionGrade
-from grading.feedback import write_feedback
-from grading.report import student_ids, visible, write_atomically
-from grading.verdicts import CHECK_POINTS, TASK_POINTS, TaskGrade
+from instructor.grading.core import TASKS, SubmissionGrade
+from instructor.grading.feedback import write_feedback
+from instructor.grading.report import student_ids, visible, write_atomically
+from instructor.grading.verdicts import CHECK_POINTS, TASK_POINTS, TaskGrade
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-import grade
-from grading.core import TASKS, SubmissionGrade
-from grading.feedback import (
+from instructor import grade
+from instructor.grading.core import TASKS, SubmissionGrade
+from instructor.grading.feedback import (
     CHECK_LABELS,
     feedback_file_names,
     render_feedback,
@@ -26,9 +26,9 @@ from grading.feedback import (
     submission_problem,
     write_feedback,
 )
-from grading.report import CSV_COLUMNS, student_ids, to_csv, to_json, visible, write_atomically
-from grading.verdicts import CHECK_POINTS, GRADING_FAILURES, TASK_POINTS, TaskGrade
-from solution_regions import find_regions
+from instructor.grading.report import CSV_COLUMNS, student_ids, to_csv, to_json, visible, write_atomically
+from instructor.grading.verdicts import CHECK_POINTS, GRADING_FAILURES, TASK_POINTS, TaskGrade
+from instructor.solution_regions import find_regions
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = ('<script>document.body.dataset.pwned = "1"</script><img src=x onerror="alert(1)">'
@@ -416,10 +416,10 @@ def test_cli_shows_progress_on_a_terminal_unless_quiet(class_folder, monkeypatch
 
 
 def test_cli_still_writes_the_gradebook_when_the_report_fails(class_folder, tmp_path, monkeypatch, capsys):
-    import grading.class_report
+    import instructor.grading.class_report
 
     monkeypatch.setattr(grade, "grade_paths", fake_grading([]))
-    monkeypatch.setattr(grading.class_report, "render_report", lambda *args: 1 / 0)
+    monkeypatch.setattr(instructor.grading.class_report, "render_report", lambda *args: 1 / 0)
     assert grade.main(["--report", str(tmp_path / "r.html"), "--csv", str(tmp_path / "g.csv"),
                        str(class_folder)]) == grade.EXIT_CANNOT_GRADE
     assert (tmp_path / "g.csv").is_file() and not (tmp_path / "r.html").exists()

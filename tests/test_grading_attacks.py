@@ -60,7 +60,7 @@ from attack_submissions import (
     slow_honest,
 )
 
-from solution_regions import POINTS, TASKS, find_regions
+from instructor.solution_regions import POINTS, TASKS, find_regions
 
 pytestmark = pytest.mark.slow
 
@@ -430,7 +430,7 @@ def start_grader(run: Run, prefix: list[str], owner: int | None, json_path: Path
     run.tmp = make_folder(run.ctx.project.parent / "tmp", owner=owner)
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(run.ctx.home), "TMPDIR": str(run.tmp),
            "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "EX4_ATTACK_RUN": run.token}
-    command = [sys.executable, str(run.ctx.project / "grade.py"), "--json", str(json_path), "--csv",
+    command = [sys.executable, "-m", "instructor.grade", "--json", str(json_path), "--csv",
                str(csv_path), "--jobs", str(JOBS), "--task-timeout", str(task_timeout),
                *(str(run.paths[name]) for name in run.paths)]
     if prefix:
@@ -797,8 +797,8 @@ def test_gradebook_path_that_is_a_link_is_refused(workspace):
     canary.write_text("canary\n")
     link = root / "grades.json"
     link.symlink_to(canary)
-    result = subprocess.run([sys.executable, str(REPO / "grade.py"), "--json", str(link), "--csv",
-                             str(root / "grades.csv"), "--jobs", "1", str(submission)], cwd=root,
+    result = subprocess.run([sys.executable, "-m", "instructor.grade", "--json", str(link), "--csv",
+                             str(root / "grades.csv"), "--jobs", "1", str(submission)], cwd=REPO,
                             capture_output=True, timeout=SMALL_RUN_LIMIT_S, check=False)
     assert canary.read_text() == "canary\n", "the gradebook was written through the link into the canary"
     assert link.is_symlink() and os.readlink(link) == str(canary), "the link was changed"

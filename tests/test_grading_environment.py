@@ -11,9 +11,9 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from grading.core import grade_paths
-from grading.sandbox import PROJECT_ROOT, Limits
-from grading.verdicts import TASK_POINTS
+from instructor.grading.core import grade_paths
+from instructor.grading.sandbox import PROJECT_ROOT, Limits
+from instructor.grading.verdicts import TASK_POINTS
 
 pytestmark = pytest.mark.slow
 

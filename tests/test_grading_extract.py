@@ -13,8 +13,16 @@ import jupytext
 import nbformat
 import pytest
 
-from grading.extract import MAX_REVIEW_FLAGS, Statement, Submission, SubmissionError, TaskCode, extract, reference_code
-from grading.task_namespace import build_namespace, describe_exception, run_statements
+from instructor.grading.extract import (
+    MAX_REVIEW_FLAGS,
+    Statement,
+    Submission,
+    SubmissionError,
+    TaskCode,
+    extract,
+    reference_code,
+)
+from instructor.grading.task_namespace import build_namespace, describe_exception, run_statements
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = PROJECT_ROOT / "Ex4_Optimization2.ipynb"
@@ -104,7 +112,7 @@ def test_the_context_leaves_out_data_loading_training_plots_and_self_checks(refe
                        "seed_everything", "visualize_first_4", ".backward(", "plot_smoothed_losses",
                        "compute_accuracy(model, test_loader)", "torchvision"):
             assert absent not in text, (task, absent)
-        assert "from utils import *" in text and "from self_checks import *" in text
+        assert "from utils import *" in text and "from ex4.self_checks import *" in text
         context = reference_submission.tasks[task].context
         assert not any(s.source.startswith(("while ", "with ")) for s in context)
         # the given loop that shows one batch runs without its print and plot: `batch` and `labels` exist
@@ -800,7 +808,7 @@ def test_extracting_a_notebook_is_fast():
 def test_a_cell_of_thousands_of_shell_lines_is_skipped_in_little_time(tmp_path):
     import time
 
-    from grading.extract import MAX_MAGIC_LINES
+    from instructor.grading.extract import MAX_MAGIC_LINES
 
     shell_cell = "\n".join(["!ls"] * (20 * MAX_MAGIC_LINES))
     path = write_notebook(tmp_path, shell_cell, "def compute_accuracy(model, loader):\n    return 1.0")

@@ -40,9 +40,9 @@ from submission_shapes import (
     write,
 )
 
-from grading.core import TASKS, grade_paths
-from grading.sandbox import PROJECT_ROOT, Limits
-from grading.verdicts import TASK_POINTS
+from instructor.grading.core import TASKS, grade_paths
+from instructor.grading.sandbox import PROJECT_ROOT, Limits
+from instructor.grading.verdicts import TASK_POINTS
 
 pytestmark = pytest.mark.slow
 
@@ -348,8 +348,9 @@ def test_grade_py_as_an_unprivileged_user(shape_files, world_readable_workspace)
     if python is None:
         pytest.skip(why)
     gradebook = out / "gradebook.json"
-    command = as_nobody(setpriv, home, python, "grade.py", "--json", str(gradebook), "--jobs", str(GRADING_JOBS),
-                        "--task-timeout", str(TASK_TIMEOUT_S), *sorted(str(p) for p in submissions.iterdir()))
+    command = as_nobody(setpriv, home, python, "-m", "instructor.grade", "--json", str(gradebook),
+                        "--jobs", str(GRADING_JOBS), "--task-timeout", str(TASK_TIMEOUT_S),
+                        *sorted(str(p) for p in submissions.iterdir()))
     result = subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, f"grade.py failed as uid {NOBODY} ({python}):\n{result.stdout}\n{result.stderr}"
     entries = json.loads(gradebook.read_text(encoding="utf-8"))["submissions"]

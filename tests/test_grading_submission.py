@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from grading.core import TASKS, grade_paths
-from grading.sandbox import Limits
+from instructor.grading.core import TASKS, grade_paths
+from instructor.grading.sandbox import Limits
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,18 @@ import pytest
 import torch
 from helpers_data import ReverselyRegisteredMLP
 
-import grade
-from grading.core import TASKS, SubmissionGrade
-from grading.extract import extract
-from grading.report import to_csv, to_json, write_atomically
-from grading.verdicts import CHECK_POINTS, TASK_POINTS, TaskGrade, grade_task, is_subsequence, training_diagnosis
+from instructor import grade
+from instructor.grading.core import TASKS, SubmissionGrade
+from instructor.grading.extract import extract
+from instructor.grading.report import to_csv, to_json, write_atomically
+from instructor.grading.verdicts import (
+    CHECK_POINTS,
+    TASK_POINTS,
+    TaskGrade,
+    grade_task,
+    is_subsequence,
+    training_diagnosis,
+)
 
 
 def notebook_with(tmp_path: Path, *sources: str) -> Path:
@@ -64,7 +71,7 @@ def test_the_graded_definitions_never_come_from_a_task_cell_of_another_task(tmp_
 
 
 def test_an_unreadable_notebook_gets_zero_points_not_a_crash(tmp_path):
-    from grading.extract import SubmissionError
+    from instructor.grading.extract import SubmissionError
 
     path = tmp_path / "broken.ipynb"
     path.write_text("{ not json")
@@ -160,8 +167,8 @@ def test_cli_refuses_to_write_the_gradebook_over_a_submission(tmp_path, capsys):
 
 
 def test_grader_takes_tasks_and_points_from_solution_regions():
-    import solution_regions
-    from grading import core, verdicts
+    from instructor import solution_regions
+    from instructor.grading import core, verdicts
 
     assert core.TASKS is solution_regions.TASKS
     assert verdicts.TASK_POINTS is solution_regions.POINTS
@@ -172,7 +179,7 @@ def test_grader_takes_tasks_and_points_from_solution_regions():
 
 @pytest.mark.parametrize("dims", [[784, 32, 32, 32, 10], [12, 3], [20, 16, 8, 4, 3]])
 def test_expected_parameter_count_is_that_of_linear_layers(dims):
-    from model_properties import count_parameters, expected_parameter_count
+    from ex4.model_properties import count_parameters, expected_parameter_count
 
     layers = torch.nn.Sequential(*(torch.nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:])))
     assert expected_parameter_count(dims) == count_parameters(layers)
@@ -184,14 +191,14 @@ def test_expected_parameter_count_is_that_of_linear_layers(dims):
     (lambda: torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3)), False),
 ])
 def test_affine_residual_tells_affine_maps_from_nonlinear_ones(make_model, affine):
-    from model_properties import is_affine
+    from ex4.model_properties import is_affine
 
     inputs_a, inputs_b = torch.randn(64, 6), torch.randn(64, 6)
     assert is_affine(make_model(), inputs_a, inputs_b) is affine
 
 
 def test_shape_matched_orderings_keep_the_order_first_and_permute_equal_shapes():
-    from model_properties import shape_matched_orderings
+    from ex4.model_properties import shape_matched_orderings
 
     orderings = shape_matched_orderings([(2, 2), (3,), (2, 2)], [(2, 2), (2, 2), (3,)])
     assert orderings == [[0, 2, 1], [1, 2, 0]]
@@ -200,17 +207,20 @@ def test_shape_matched_orderings_keep_the_order_first_and_permute_equal_shapes()
 
 
 def test_shape_matched_orderings_are_bounded():
-    from model_properties import shape_matched_orderings
+    from ex4.model_properties import shape_matched_orderings
 
     assert len(shape_matched_orderings([(1,)] * 5, [(1,)] * 5, limit=7)) == 7
 
 
-def test_the_grader_and_the_bundle_carry_model_properties():
-    import release
-    from grading import sandbox
+def test_the_grader_and_the_bundle_carry_the_same_student_code(tmp_path):
+    from instructor.grading.sandbox import Limits, Sandbox
+    from instructor.shipped import bundle_files, student_code_files
 
-    assert "model_properties.py" in sandbox.SHIPPED_MODULES
-    assert release.BUNDLE_FILES["model_properties.py"] == "model_properties.py"
+    assert "ex4/model_properties.py" in student_code_files() and "utils.py" in student_code_files()
+    assert set(student_code_files()) <= set(bundle_files())
+    with Sandbox(Limits(), slots=1) as sandbox:
+        copied = {p.relative_to(sandbox.modules).as_posix() for p in sandbox.modules.rglob("*.py")}
+    assert set(student_code_files()) <= copied and not any(name.startswith("instructor") for name in copied)
 
 
 # --------------------------------------------------------------------- 1a: behaviour, not registration order
@@ -239,8 +249,8 @@ PROBE_SEEDS = (0, 1, 1234, 2**31 - 1)
 def verdict_1a_of(mlp_class: type, seed: int) -> TaskGrade:
     """Probe ``mlp_class`` and the reference in this process (no sandbox) and grade Task 1a."""
     import solution
-    from grading import probes
-    from grading.verdicts import verdict_1a
+    from instructor.grading import probes
+    from instructor.grading.verdicts import verdict_1a
 
     def probe(cls):
         probes._run_seed = seed
@@ -280,8 +290,8 @@ def test_3b_message_names_the_classes_that_differ_with_expected_and_got():
     import math
 
     import solution
-    from grading import probes
-    from grading.verdicts import verdict_3b
+    from instructor.grading import probes
+    from instructor.grading.verdicts import verdict_3b
 
     student = probes.probe_3b({"compute_accuracy_per_class": argmax_over_batch_per_class}, {}, {})
     reference = probes.probe_3b({"compute_accuracy_per_class": solution.compute_accuracy_per_class}, {}, {})
@@ -290,7 +300,7 @@ def test_3b_message_names_the_classes_that_differ_with_expected_and_got():
     expected = {int(e["key"]): e["value"] for e in reference["absent_classes"]["entries"]}
     differing = [c for c in expected if not (got[c] == expected[c] or math.isnan(got[c]) and math.isnan(expected[c]))]
     assert differing and not set(differing) & set(probes.ABSENT_CLASSES)
-    from grading.verdicts import SHOWN_CLASSES
+    from instructor.grading.verdicts import SHOWN_CLASSES
 
     for c in differing[:SHOWN_CLASSES]:
         assert f"class {c}: got {got[c]}, expected {expected[c]}" in messages
@@ -370,7 +380,7 @@ def test_pytest_with_submission_deselects_every_other_test():
 
 
 def test_a_class_that_calls_itself_float_is_not_a_float():
-    from grading.probes import type_name
+    from instructor.grading.probes import type_name
 
     class float_(float):  # noqa: N801 -- the attack: a subclass that claims to be the built-in
         pass
@@ -383,7 +393,7 @@ def test_a_class_that_calls_itself_float_is_not_a_float():
 
 
 def test_the_terminal_table_prints_a_shared_message_once_and_the_review_flags():
-    from grading.report import table
+    from instructor.grading.report import table
 
     unreadable = "not graded: bob.ipynb: not a readable Jupyter notebook"
     tasks = {task: TaskGrade(0, TASK_POINTS[task], [unreadable], "missing", []) for task in TASKS}
@@ -397,8 +407,8 @@ def test_the_terminal_table_prints_a_shared_message_once_and_the_review_flags():
 
 
 def test_messages_lose_quoted_answer_lines_but_keep_given_code():
-    from grading.core import REFERENCE_PATH, distinctive_lines, redact
-    from solution_regions import find_regions
+    from instructor.grading.core import REFERENCE_PATH, distinctive_lines, redact
+    from instructor.solution_regions import find_regions
 
     source = REFERENCE_PATH.read_text(encoding="utf-8")
     secret = distinctive_lines(region.body for region in find_regions(source))
@@ -411,7 +421,7 @@ def test_messages_lose_quoted_answer_lines_but_keep_given_code():
 
 
 def test_every_task_gets_synthetic_mnist_with_its_attributes():
-    from grading import probes
+    from instructor.grading import probes
 
     probes._run_seed = 5
     provided, _ = probes.provide_data({"task": "3b"})
@@ -424,7 +434,7 @@ def test_every_task_gets_synthetic_mnist_with_its_attributes():
 def test_messages_lose_encoded_data_and_the_graders_folders():
     import sys
 
-    from grading.core import PROJECT_ROOT, redact
+    from instructor.grading.core import PROJECT_ROOT, redact
 
     leak = "eNq1UV9LwzAQ/3F2x5Qm4bN0nXxYZ8qL0gEKUV4aB+XqL2" * 2
     message = f"raised RuntimeError: LEAK {leak} prefix={sys.prefix} root={PROJECT_ROOT}/solution.py"

@@ -16,10 +16,10 @@ import nbformat
 import pytest
 from notebook_edits import with_region
 
-from grading.core import TASKS, grade_paths
-from grading.probes import ABSENT_CLASSES
-from grading.sandbox import PROJECT_ROOT, Limits
-from grading.verdicts import CHECK_POINTS, TASK_POINTS
+from instructor.grading.core import TASKS, grade_paths
+from instructor.grading.probes import ABSENT_CLASSES
+from instructor.grading.sandbox import PROJECT_ROOT, Limits
+from instructor.grading.verdicts import CHECK_POINTS, TASK_POINTS
 
 pytestmark = pytest.mark.slow
 

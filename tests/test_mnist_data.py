@@ -11,8 +11,8 @@ from urllib.error import URLError
 import numpy as np
 import pytest
 
-import mnist_data
-from mnist_data import LOCAL_COPY_ENV_VAR, MNISTUnavailableError, ensure_mnist
+from ex4 import mnist_data
+from ex4.mnist_data import LOCAL_COPY_ENV_VAR, MNISTUnavailableError, ensure_mnist
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATASETS = PROJECT_ROOT.parent / "shared" / "datasets"

@@ -9,8 +9,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-import release
-from solution_regions import TASKS, find_regions
+from instructor import release
+from instructor.shipped import STUDENT_CODE
+from instructor.solution_regions import TASKS, find_regions
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_PATH = PROJECT_ROOT / release.NOTEBOOK_NAME
@@ -21,14 +22,12 @@ EXPECTED_BUNDLE_FILES = {
     "Ex4_Optimization2.ipynb",
     "README.md",
     "data/README.md",
-    "mnist_data.py",
-    "model_properties.py",
     "requirements.txt",
-    "self_checks.py",
     "utils.py",
+    *(path.relative_to(PROJECT_ROOT).as_posix() for path in (PROJECT_ROOT / "ex4").rglob("*.py")),
 }
-FORBIDDEN_NAMES = ("solution.py", "solution_regions.py", "grade.py", "grading", "tests",
-                   "conftest.py", "release.py")
+FORBIDDEN_NAMES = ("solution.py", "solution_regions.py", "grade.py", "grading", "tests", "instructor",
+                   "conftest.py", "release.py", "replay_2b.py")
 INSTRUCTOR_BLOCK_LINES = 6  # the fenced "TODO: Remove this line" block and a blank line
 
 
@@ -164,7 +163,7 @@ def test_instructor_lines_are_removed(reference, student):
             assert (len(before.source.splitlines()) - len(after.source.splitlines())
                     == INSTRUCTOR_BLOCK_LINES), f"cell {index}"
             assert after.source == release.strip_instructor_lines(before.source)
-            assert "from self_checks import *" in after.source
+            assert "from ex4.self_checks import *" in after.source
 
 
 def test_student_requirements_drop_the_test_tools(bundle):
@@ -319,4 +318,4 @@ def test_student_readme_says_where_to_write_and_what_is_graded(bundle):
         assert f"`{name}`" in readme, f"the student README does not describe {name}"
 
 
-BUNDLE_FILES_OF_THE_PROJECT = sorted(name for name in release.BUNDLE_FILES if "/" not in name and name != "README.md")
+BUNDLE_FILES_OF_THE_PROJECT = [f"{entry}/" if (PROJECT_ROOT / entry).is_dir() else entry for entry in STUDENT_CODE]

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from grading import sandbox
-from grading.sandbox import (
+from instructor.grading import sandbox
+from instructor.grading.sandbox import (
     MAX_RESULT_BYTES,
     MAX_RESULT_DEPTH,
     MAX_STRING_CHARS,

@@ -21,8 +21,8 @@ from helpers_data import ReverselyRegisteredMLP
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-import self_checks
 import solution
+from ex4 import self_checks
 from utils import MNIST_CLASSES, model_device
 
 # Task 2b on a small learnable problem (as in test_self_checks.py)

@@ -12,10 +12,10 @@ from helpers_data import ReverselyRegisteredMLP
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-import release
-import self_checks
 import solution
-from solution_regions import TASKS, find_regions
+from ex4 import self_checks
+from instructor import release
+from instructor.solution_regions import TASKS, find_regions
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_PATH = PROJECT_ROOT / release.NOTEBOOK_NAME
@@ -143,7 +143,7 @@ def test_untouched_stub_is_not_implemented_yet(task, stub_namespace, capsys):
 def test_every_task_cell_is_followed_by_its_check_cell():
     notebook = nbformat.read(NOTEBOOK_PATH, as_version=4)
     code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
-    assert "from self_checks import *" in code[0]
+    assert "from ex4.self_checks import *" in code[0]
     for task, call in CHECK_CALLS.items():
         task_cells = [index for index, source in enumerate(code)
                       if f"### END SOLUTION {task}" in source]

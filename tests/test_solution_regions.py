@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from solution_regions import POINTS, TASKS, MalformedRegionError, Region, find_regions
+from instructor.solution_regions import POINTS, TASKS, MalformedRegionError, Region, find_regions
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TOTAL_POINTS = 100

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from grading import task_namespace
-from grading.task_namespace import build_namespace, describe_exception, run_statements
+from instructor.grading import task_namespace
+from instructor.grading.task_namespace import build_namespace, describe_exception, run_statements
 
 
 def statement(source: str, where: str = "cell 2", line: int = 1, graded: bool = False) -> dict:

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from model_properties import (
+from ex4.model_properties import (
     AFFINE_TOLERANCE,
     affine_residual,
     count_parameters,

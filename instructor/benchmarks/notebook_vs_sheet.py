@@ -33,11 +33,11 @@ import nbformat
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = PROJECT_ROOT / "Ex4_Optimization2.ipynb"
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from mnist_data import ensure_mnist  # noqa: E402
+from ex4.mnist_data import ensure_mnist  # noqa: E402
 
 # seconds a single cell may run before the benchmark gives up
 CELL_TIMEOUT_SECONDS = 1800

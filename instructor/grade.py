@@ -1,6 +1,7 @@
 """Grade Exercise Sheet 4 submissions: per-task points for many notebooks or modules at once.
 
-    python grade.py [--json FILE] [--csv FILE] [--feedback DIR] [--report FILE.html] [--jobs N] [--quiet] PATH...
+    python -m instructor.grade [--json FILE] [--csv FILE] [--feedback DIR] [--report FILE.html]
+                               [--jobs N] [--quiet] PATH...
 
 Each PATH is a notebook (a copy of Ex4_Optimization2.ipynb with the student's
 code), a Python module defining the same names as solution.py, or a folder:
@@ -21,10 +22,19 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from grading.core import REFERENCE_PATH, expand_paths, grade_paths
-from grading.extract import SubmissionError
-from grading.report import check_output_path, shared_ids, student_ids, table, to_csv, to_json, visible, write_atomically
-from grading.sandbox import GradingProcessError, Limits
+from instructor.grading.core import REFERENCE_PATH, expand_paths, grade_paths
+from instructor.grading.extract import SubmissionError
+from instructor.grading.report import (
+    check_output_path,
+    shared_ids,
+    student_ids,
+    table,
+    to_csv,
+    to_json,
+    visible,
+    write_atomically,
+)
+from instructor.grading.sandbox import GradingProcessError, Limits
 
 EXIT_CANNOT_GRADE = 2
 
@@ -120,7 +130,7 @@ def check_outputs(arguments: argparse.Namespace, submissions: list[Path]) -> str
 
 def write_outputs(arguments: argparse.Namespace, grades: list, submissions: list[Path], quiet: bool) -> bool:
     """Write every output asked for, the gradebook files first; False if one could not be written."""
-    from grading.feedback import write_feedback  # imported here: matplotlib only for the HTML outputs
+    from instructor.grading.feedback import write_feedback  # imported here: matplotlib only for the HTML outputs
 
     ok = True
     for output, render in ((arguments.json, to_json), (arguments.csv, to_csv)):
@@ -143,7 +153,7 @@ def write_outputs(arguments: argparse.Namespace, grades: list, submissions: list
             ok, feedback_files = False, []
     if arguments.report is not None:
         try:
-            from grading.class_report import feedback_links, render_report
+            from instructor.grading.class_report import feedback_links, render_report
 
             links = (feedback_links(student_ids([g.path for g in grades]), feedback_files, arguments.report)
                      if feedback_files else None)

@@ -19,9 +19,9 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from grading.core import TASKS, SubmissionGrade
-from grading.report import check_output_path, student_ids, visible, write_atomically
-from grading.verdicts import CHECK_POINTS, GRADING_FAILURES, TaskGrade
+from instructor.grading.core import TASKS, SubmissionGrade
+from instructor.grading.report import check_output_path, student_ids, visible, write_atomically
+from instructor.grading.verdicts import CHECK_POINTS, GRADING_FAILURES, TaskGrade
 
 SHEET_TITLE = "Exercise Sheet 4 – Optimization 2"
 

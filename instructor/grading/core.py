@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grading.extract import (
+from instructor.grading.extract import (
     DEFINITION_TASKS,
     STATEMENT_TASKS,
     Submission,
@@ -24,9 +24,9 @@ from grading.extract import (
     extract,
     reference_code,
 )
-from grading.sandbox import PROJECT_ROOT, GradingProcessError, Limits, Sandbox, TaskRun, sanitize_text
-from grading.verdicts import TaskGrade, grade_task
-from solution_regions import TASKS, find_regions
+from instructor.grading.sandbox import PROJECT_ROOT, GradingProcessError, Limits, Sandbox, TaskRun, sanitize_text
+from instructor.grading.verdicts import TaskGrade, grade_task
+from instructor.solution_regions import TASKS, find_regions
 
 REFERENCE_PATH = PROJECT_ROOT / "solution.py"
 REFERENCE_KEY = "reference"

@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_NOTEBOOK = PROJECT_ROOT / "Ex4_Optimization2.ipynb"
 REQUIRED_RATIO = 15
 # generous: the notebook trains ten models on MNIST
@@ -31,7 +31,7 @@ NOTEBOOK_TIMEOUT_S = 3600
 def time_grading(notebook: Path) -> float:
     """Wall seconds of one ``grade.py`` run on ``notebook``; fails if grading failed."""
     start = time.perf_counter()
-    completed = subprocess.run([sys.executable, str(PROJECT_ROOT / "grade.py"), "--jobs", "1", str(notebook)],
+    completed = subprocess.run([sys.executable, "-m", "instructor.grade", "--jobs", "1", str(notebook)],
                                cwd=PROJECT_ROOT, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     if completed.returncode != 0:

@@ -695,7 +695,7 @@ def _flags(node: ast.stmt, colab_names: frozenset[str]) -> _Flags:
                 data |= _is_data_identifier(inner.arg)
             elif isinstance(inner, ast.Import):  # import mnist_data, import torchvision.datasets as tvd
                 data |= any(_is_data_module(alias.name) for alias in inner.names)
-            elif isinstance(inner, ast.ImportFrom):  # from mnist_data import ..., from x import MNIST
+            elif isinstance(inner, ast.ImportFrom):  # from ex4.mnist_data import ..., from x import MNIST
                 data |= bool(inner.module) and _is_data_module(inner.module)
                 data |= any(_is_data_identifier(alias.name) for alias in inner.names)
             elif isinstance(inner, ast.alias) and inner.asname:

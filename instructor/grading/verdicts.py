@@ -54,9 +54,9 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from grading.replay_2b import HYPOTHESES, INTENDED, UNTRAINED
-from model_properties import AFFINE_TOLERANCE, expected_parameter_count
-from solution_regions import POINTS as TASK_POINTS
+from ex4.model_properties import AFFINE_TOLERANCE, expected_parameter_count
+from instructor.grading.replay_2b import HYPOTHESES, INTENDED, UNTRAINED
+from instructor.solution_regions import POINTS as TASK_POINTS
 
 CHECK_POINTS = {
     "1a": {"output_shape": 4, "parameter_count": 4, "negative_outputs": 3, "nonlinear": 3, "same_function": 6},

@@ -24,12 +24,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from model_properties import MAX_PARAMETER_ORDERINGS, affine_residual, load_values, shape_matched_orderings
+from ex4.model_properties import MAX_PARAMETER_ORDERINGS, affine_residual, load_values, shape_matched_orderings
 
 try:
     from task_namespace import build_namespace, describe_exception, run_statements
 except ImportError:  # imported from the project (tests), not from the sandbox's module folder
-    from grading.task_namespace import build_namespace, describe_exception, run_statements
+    from instructor.grading.task_namespace import build_namespace, describe_exception, run_statements
 
 # the seed of this run's inputs: drawn by the grader for each run, set by run_probe
 _run_seed = 0

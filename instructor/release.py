@@ -1,9 +1,9 @@
-"""Build the student bundle: ``python release.py OUT_DIR``.
+"""Build the student bundle: ``python -m instructor.release OUT_DIR``.
 
 Writes ``OUT_DIR/`` and ``OUT_DIR.zip`` beside it. The bundle holds the
 notebook with every solution region replaced by a TODO stub, its outputs
 cleared and the instructor-only lines removed, plus the files students need
-(see ``BUNDLE_FILES``). It never holds ``solution.py``, the tests or the
+(``instructor/shipped.py``). It never holds ``solution.py``, the tests or the
 grader, and the build fails rather than ship a line of a reference answer.
 
 Stubs keep the ``### BEGIN SOLUTION <task>`` / ``### END SOLUTION <task>``
@@ -36,22 +36,11 @@ from pathlib import Path
 
 import nbformat
 
-from solution_regions import TASKS, MalformedRegionError, Region, find_regions
+from instructor.shipped import PROJECT_ROOT, bundle_files
+from instructor.solution_regions import TASKS, MalformedRegionError, Region, find_regions
 
-PROJECT_ROOT = Path(__file__).resolve().parent
 NOTEBOOK_NAME = "Ex4_Optimization2.ipynb"
 SOLUTION_NAME = "solution.py"
-TEMPLATES_DIR = "release_templates"
-# bundle path -> project path it is copied from (the notebook and the
-# requirements are transformed, not copied)
-BUNDLE_FILES = {
-    "utils.py": "utils.py",
-    "mnist_data.py": "mnist_data.py",
-    "self_checks.py": "self_checks.py",
-    "model_properties.py": "model_properties.py",
-    "README.md": f"{TEMPLATES_DIR}/student_README.md",
-    "data/README.md": "data/README.md",
-}
 REQUIREMENTS_NAME = "requirements.txt"
 # packages only the instructor's tests need
 INSTRUCTOR_ONLY_REQUIREMENTS = ("pytest", "nbval", "jupytext", "ruff")
@@ -360,7 +349,7 @@ def _check_out_dir(out_dir: Path, zip_path: Path) -> None:
 
 def write_bundle_files(folder: Path, root: Path, notebook: nbformat.NotebookNode) -> None:
     """Write the student notebook and the copied files into the empty ``folder``."""
-    for bundle_path, project_path in sorted(BUNDLE_FILES.items()):
+    for bundle_path, project_path in sorted(bundle_files(root).items()):
         target = folder / bundle_path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes((root / project_path).read_bytes())

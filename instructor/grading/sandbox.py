@@ -42,16 +42,16 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from instructor.shipped import PROJECT_ROOT, student_code_files
+
 GRADING_DIR = Path(__file__).resolve().parent
 ZYGOTE_SCRIPT = GRADING_DIR / "zygote.py"
 PROBES_SCRIPT = GRADING_DIR / "probes.py"
 CONFINEMENT_SCRIPT = GRADING_DIR / "confinement.py"
-# modules a notebook imports next to itself, and the task-side grading modules; copied read-only
-SHIPPED_MODULES = ("utils.py", "mnist_data.py", "self_checks.py", "model_properties.py")
+# the task-side grading module, copied read-only beside the student code (instructor/shipped.py)
 TASK_SIDE_MODULES = ("task_namespace.py",)
 # imported by the zygote before forking, so that tasks do not pay for them
-PRELOADED_MODULES = ("numpy", "tqdm", "utils", "self_checks", "model_properties", "task_namespace")
+PRELOADED_MODULES = ("numpy", "tqdm", "utils", "ex4.self_checks", "ex4.model_properties", "task_namespace")
 # world-readable system folders a freshly imported extension module may load libraries or data from
 SYSTEM_READ_ONLY = ("/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/local/lib", "/etc/ld.so.cache",
                     "/usr/share/fonts", "/etc/fonts", "/dev/urandom", "/dev/random")
@@ -389,10 +389,10 @@ class Sandbox:
         self.modules.chmod(MODULES_MODE)
         self.work.mkdir(mode=SCRATCH_MODE)
         self.work.chmod(SCRATCH_MODE)
-        for name in SHIPPED_MODULES:
-            self._copy_module(PROJECT_ROOT / name)
+        for relative in student_code_files():
+            self._copy_module(PROJECT_ROOT / relative, relative)
         for name in TASK_SIDE_MODULES:
-            self._copy_module(GRADING_DIR / name)
+            self._copy_module(GRADING_DIR / name, name)
         self.as_root = os.geteuid() == 0 and kernel_confinement
         self.taken_uids: set[int] = set()
         sys_path = [str(self.modules), *task_sys_path(list(sys.path))]
@@ -420,11 +420,13 @@ class Sandbox:
                 "to confine a task that may read it: make the environment readable by all users "
                 "(e.g. chmod -R o+rX on it, or install it outside a private home folder), or grade as a normal user")
 
-    def _copy_module(self, source: Path) -> None:
-        if source.is_file():
-            target = self.modules / source.name
-            shutil.copyfile(source, target)
-            target.chmod(MODULE_FILE_MODE)
+    def _copy_module(self, source: Path, relative: str) -> None:
+        target = self.modules / relative
+        for folder in reversed(target.relative_to(self.modules).parents[:-1]):
+            (self.modules / folder).mkdir(mode=MODULES_MODE, exist_ok=True)
+            (self.modules / folder).chmod(MODULES_MODE)
+        shutil.copyfile(source, target)
+        target.chmod(MODULE_FILE_MODE)
 
     def not_protected(self) -> list[str]:
         """What this kernel and user do not protect against, for the one line said at start."""

@@ -20,11 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from grading.core import grade_paths  # noqa: E402
-from grading.sandbox import Limits  # noqa: E402
+from instructor.grading.core import grade_paths  # noqa: E402
+from instructor.grading.sandbox import Limits  # noqa: E402
 
 DEFAULT_NOTEBOOK = PROJECT_ROOT / "Ex4_Optimization2.ipynb"
 GOAL_SECONDS_PER_100 = 60.0

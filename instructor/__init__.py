@@ -1,0 +1,1 @@
+"""The instructor's tools: grader, release, solution regions, benchmarks. Never shipped to students."""
