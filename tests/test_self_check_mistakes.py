@@ -22,7 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import solution
-from ex4 import self_checks
+from ex4 import checking, self_checks
 from utils import MNIST_CLASSES, model_device
 
 # Task 2b on a small learnable problem (as in test_self_checks.py)
@@ -966,10 +966,10 @@ CORRECT_CASES = (
 )
 
 
-def run(task: str, arguments: tuple) -> tuple[list[self_checks.CheckResult], str]:
+def run(task: str, arguments: tuple) -> tuple[list[checking.CheckResult], str]:
     """The results of the task's self-check and the verdict it prints."""
     results = getattr(self_checks, f"task_{task}_results")(*arguments)
-    return results, self_checks._format_report(task, results)
+    return results, checking.format_report(task, results)
 
 
 def test_there_are_at_least_60_mistakes():
@@ -980,10 +980,10 @@ def test_there_are_at_least_60_mistakes():
 @pytest.mark.parametrize("task, make_arguments, failing_check, words", MISTAKE_CASES)
 def test_a_mistake_fails_with_a_hint_that_names_its_cause(task, make_arguments, failing_check, words):
     results, verdict = run(task, make_arguments())
-    assert self_checks.WELL_DONE not in verdict, verdict
-    assert self_checks.NOT_IMPLEMENTED not in verdict, verdict
+    assert checking.WELL_DONE not in verdict, verdict
+    assert checking.NOT_IMPLEMENTED not in verdict, verdict
     failures = {result.name: result.message for result in results
-                if not result.passed and not result.message.startswith(self_checks.SKIPPED_PREFIX)}
+                if not result.passed and not result.message.startswith(checking.SKIPPED_PREFIX)}
     assert failing_check in failures, f"'{failing_check}' did not fail:\n{verdict}"
     message = failures[failing_check]
     assert "expected:" in message and "got:" in message
@@ -996,7 +996,7 @@ def test_a_mistake_fails_with_a_hint_that_names_its_cause(task, make_arguments, 
 def test_an_alternative_correct_answer_is_well_done(task, make_arguments):
     results, verdict = run(task, make_arguments())
     assert all(result.passed for result in results), verdict
-    assert verdict.endswith(self_checks.WELL_DONE)
+    assert verdict.endswith(checking.WELL_DONE)
 
 
 # ----------------------------------------------------------------------------- the stub and look-alikes
@@ -1015,7 +1015,7 @@ def test_a_torch_not_implemented_error_is_a_bug_not_a_stub():
         return losses
 
     _, verdict = run("2a", (train,))
-    assert self_checks.NOT_IMPLEMENTED not in verdict
+    assert checking.NOT_IMPLEMENTED not in verdict
     assert "NotImplementedError" in verdict and "loss_fn(labels, predictions)" in verdict
 
 
@@ -1029,7 +1029,7 @@ def test_a_not_implemented_error_of_a_helper_is_not_the_stub():
         helper()
 
     _, verdict = run("3a", (compute_accuracy,))
-    assert self_checks.NOT_IMPLEMENTED not in verdict and "NotImplementedError" in verdict
+    assert checking.NOT_IMPLEMENTED not in verdict and "NotImplementedError" in verdict
 
 
 def test_a_forward_stub_left_in_place_is_named():
@@ -1042,14 +1042,14 @@ def test_a_forward_stub_left_in_place_is_named():
             raise NotImplementedError("Task 1a: write your code here")
 
     results, verdict = run("1a", (HalfDone,))
-    assert [result.name for result in results] == [self_checks.STUB_RESULT_NAME]
-    assert "HalfDone.forward still raises" in verdict and self_checks.NOT_IMPLEMENTED in verdict
+    assert [result.name for result in results] == [checking.STUB_RESULT_NAME]
+    assert "HalfDone.forward still raises" in verdict and checking.NOT_IMPLEMENTED in verdict
 
 
 def test_one_task_2b_list_still_none_is_not_the_stub():
     models, _, losses, loader = train_2b()
     _, verdict = run("2b", (models, None, losses, loader))
-    assert self_checks.NOT_IMPLEMENTED not in verdict and "assign optimizers" in verdict
+    assert checking.NOT_IMPLEMENTED not in verdict and "assign optimizers" in verdict
 
 
 # ----------------------------------------------------------------------------- speed
@@ -1091,7 +1091,7 @@ def compute_accuracy(model, dataloader):
 
 def test_the_stub_is_recognised_by_its_raise_line():
     results, verdict = run("3a", (notebook_function(STUB_3A, "compute_accuracy", 24),))
-    assert [result.name for result in results] == [self_checks.STUB_RESULT_NAME]
+    assert [result.name for result in results] == [checking.STUB_RESULT_NAME]
     assert "compute_accuracy still raises" in verdict
 
 
@@ -1103,5 +1103,5 @@ def compute_accuracy(model, dataloader):
         labels.log_softmax(0)
 '''
     _, verdict = run("3a", (notebook_function(source, "compute_accuracy", 25),))
-    assert self_checks.NOT_IMPLEMENTED not in verdict
+    assert checking.NOT_IMPLEMENTED not in verdict
     assert "NotImplementedError" in verdict and "for 'Long'" in verdict

@@ -13,7 +13,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import solution
-from ex4 import self_checks
+from ex4 import checking, fixtures, self_checks
 from instructor import release
 from instructor.solution_regions import TASKS, find_regions
 
@@ -56,7 +56,7 @@ def task_2b_reference():
     return models, optimizers, losses, loader
 
 
-def run_task(task: str, arguments: tuple) -> list[self_checks.CheckResult]:
+def run_task(task: str, arguments: tuple) -> list[checking.CheckResult]:
     return getattr(self_checks, f"task_{task}_results")(*arguments)
 
 
@@ -71,7 +71,7 @@ def reference_arguments(task: str, task_2b_reference) -> tuple:
     }[task]
 
 
-def failed(results: list[self_checks.CheckResult]) -> dict[str, str]:
+def failed(results: list[checking.CheckResult]) -> dict[str, str]:
     return {result.name: result.message for result in results if not result.passed}
 
 
@@ -134,7 +134,7 @@ def test_untouched_stub_is_not_implemented_yet(task, stub_namespace, capsys):
     arguments = tuple(eval(name, stub_namespace) for name in
                       call[call.index("(") + 1:-1].split(", "))
     results = run_task(task, arguments)
-    assert [(result.name, result.passed) for result in results] == [(self_checks.STUB_RESULT_NAME, False)]
+    assert [(result.name, result.passed) for result in results] == [(checking.STUB_RESULT_NAME, False)]
     eval(call, stub_namespace)
     output = capsys.readouterr().out
     assert "not implemented yet" in output and "Traceback" not in output
@@ -168,7 +168,7 @@ class ReluAfterLastLayer(solution.SimpleMLP):
 def test_failure_is_printed_with_expected_got_and_hint(capsys):
     self_checks.check_task_1a(ReluAfterLastLayer)
     output = capsys.readouterr().out
-    assert "✗ logits" in output and self_checks.WELL_DONE not in output
+    assert "✗ logits" in output and checking.WELL_DONE not in output
     assert "expected:" in output and "got:" in output and "followed by a ReLU" in output
 
 
@@ -195,5 +195,5 @@ def test_task_1a_fails_a_sigmoid_between_the_layers():
 def test_task_1b_accepts_a_model2_with_layers_registered_in_another_order():
     model1, _, model3 = solution.build_equivalent_models()
     reversed_simple_mlp = type("SimpleMLP", (ReverselyRegisteredMLP,), {})
-    model2 = reversed_simple_mlp(self_checks.TASK_1B_DIMS)
+    model2 = reversed_simple_mlp(fixtures.FIXED_MLP_DIMS)
     assert failed(self_checks.task_1b_results(model1, model2, model3)) == {}

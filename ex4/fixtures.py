@@ -1,0 +1,125 @@
+"""Fixtures that the self-checks and the grader share: the exercise's shapes, small models and data.
+
+* ``ScriptedClassifier`` with ``scripted_loader``: a classifier whose
+  predictions are known in advance, for the evaluation tasks (3a, 3b).
+* ``TinyClassifier`` and ``RecordingSGD``: a one-layer model and a plain SGD
+  optimizer that log what a training loop does with them (2a).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+# what the exercise fixes: MNIST's image shape and classes, and Task 1b's SimpleFixedMLP
+MNIST_IMAGE_SHAPE = (1, 28, 28)
+N_CLASSES = 10
+FIXED_MLP_DIMS = [28 * 28, 32, 32, 32, 10]
+
+EVALUATION_BATCH_SIZE = 4
+_LOGIT_SCALE = 4.0
+_LOGIT_OFFSET = -2.0
+
+
+class ScriptedClassifier(nn.Module):
+    """Predicts for every input the class whose one-hot code the input holds."""
+
+    def __init__(self):
+        super().__init__()
+        # a parameter, so that the model has a device like any trained model
+        self.offset = nn.Parameter(torch.zeros(1))
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        return codes.flatten(1) * _LOGIT_SCALE + _LOGIT_OFFSET + self.offset
+
+
+def scripted_loader(predictions: Sequence[int], labels: Sequence[int]) -> DataLoader:
+    """Inputs that make ``ScriptedClassifier`` predict ``predictions``, with ``labels``."""
+    codes = nn.functional.one_hot(torch.tensor(predictions), N_CLASSES).float()
+    return DataLoader(TensorDataset(codes.view(len(predictions), 1, 2, N_CLASSES // 2),
+                                    torch.tensor(labels)),
+                      batch_size=EVALUATION_BATCH_SIZE, shuffle=False)
+
+
+def batches_of(values: Sequence[int]) -> list[list[int]]:
+    return [list(values[start:start + EVALUATION_BATCH_SIZE]) for start in range(0, len(values), EVALUATION_BATCH_SIZE)]
+
+
+
+
+
+
+# 10 samples (batches of 4, 4 and 2), 7 predicted correctly
+
+
+class TinyClassifier(nn.Module):
+    """A single linear layer from a (BS x 1 x 2 x 3) batch to 3 logits that logs what happens to it.
+
+    ``events`` receives "forward", "backward" (a gradient reached the weights)
+    and "zero_grad" (the model's own zero_grad).
+    """
+
+    def __init__(self, n_features: int, n_classes: int, events: list[str] | None = None):
+        super().__init__()
+        self.linear = nn.Linear(n_features, n_classes)
+        self._events = [] if events is None else events
+        self._outputs: list[torch.Tensor] = []
+        self.linear.weight.register_hook(self._on_gradient)
+
+    def _on_gradient(self, gradient: torch.Tensor) -> None:
+        self._events.append("backward")
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        self._events.append("forward")
+        output = self.linear(images.flatten(1))
+        self._outputs.append(output)
+        return output
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self._events.append("zero_grad")
+        super().zero_grad(set_to_none=set_to_none)
+
+
+class RecordingSGD:
+    """Plain SGD (p -= lr * grad) that records the parameters and gradients it sees at every step.
+
+    It offers what a training loop uses of an optimizer (``zero_grad``,
+    ``step``, ``param_groups``) and logs its calls into ``events``. It is not a
+    torch.optim optimizer on purpose: the first torch.optim optimizer of a
+    session costs about a second of imports inside PyTorch.
+    """
+
+    def __init__(self, params, lr: float, events: list[str]):
+        self.param_groups = [{"params": list(params), "lr": lr}]
+        self.events = events
+        self.seen_parameters: list[list[torch.Tensor]] = []
+        self.seen_gradients: list[list[torch.Tensor]] = []
+
+    def _parameters(self) -> list[torch.Tensor]:
+        return [p for group in self.param_groups for p in group["params"]]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.events.append("zero_grad")
+        for parameter in self._parameters():
+            if parameter.grad is None:
+                continue
+            if set_to_none:
+                parameter.grad = None
+            else:
+                parameter.grad.detach_().zero_()
+
+    def step(self, closure=None):
+        self.events.append("step")
+        loss = closure() if closure is not None else None
+        parameters = self._parameters()
+        self.seen_parameters.append([p.detach().clone() for p in parameters])
+        self.seen_gradients.append([torch.zeros_like(p) if p.grad is None else p.grad.detach().clone()
+                                    for p in parameters])
+        with torch.no_grad():
+            for group in self.param_groups:
+                for parameter in group["params"]:
+                    if parameter.grad is not None:
+                        parameter.add_(parameter.grad, alpha=-group["lr"])
+        return loss
