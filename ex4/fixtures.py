@@ -2,6 +2,7 @@
 
 * ``ScriptedClassifier`` with ``scripted_loader``: a classifier whose
   predictions are known in advance, for the evaluation tasks (3a, 3b).
+* ``SyntheticMNIST``: a dataset shaped like torchvision's MNIST, with random images.
 * ``TinyClassifier`` and ``RecordingSGD``: a one-layer model and a plain SGD
   optimizer that log what a training loop does with them (2a).
 """
@@ -123,3 +124,16 @@ class RecordingSGD:
                     if parameter.grad is not None:
                         parameter.add_(parameter.grad, alpha=-group["lr"])
         return loss
+
+
+class SyntheticMNIST(TensorDataset):
+    """Stands in for torchvision's MNIST: (image, label) pairs plus its ``classes``, ``targets``, ``data``."""
+
+    classes = ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four", "5 - five", "6 - six", "7 - seven",
+               "8 - eight", "9 - nine"]
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, train: bool) -> None:
+        super().__init__(images, labels)
+        self.train = train
+        self.targets = labels
+        self.data = (images[:, 0] * 255).to(torch.uint8)

@@ -91,7 +91,7 @@ class Attack:
 
 # points of Task 1a's checks (grading/verdicts.py); a forward that returns garbage keeps only those of __init__
 try:
-    from instructor.grading.verdicts import CHECK_POINTS as _CHECK_POINTS
+    from instructor.grading.judge import CHECK_POINTS as _CHECK_POINTS
     CHECKS_1A = dict(_CHECK_POINTS["1a"])
 except Exception:  # noqa: BLE001 -- the grader is being rewritten; its documented table
     CHECKS_1A = {"output_shape": 4, "parameter_count": 4, "negative_outputs": 3, "nonlinear": 3, "same_function": 6}
@@ -348,7 +348,7 @@ os._exit(0)
 def forged_accuracy_results() -> tuple[dict, dict]:
     """Results of today's 3a probe that earn full points, and the bare accuracies."""
     try:
-        from instructor.grading.probes import ACCURACY_CASES
+        from ex4.tasks.task_3a import ACCURACY_CASES
         values = {name: sum(case["correct"]) / len(case["correct"]) for name, case in ACCURACY_CASES.items()}
     except Exception:  # noqa: BLE001 -- the grader is being rewritten; these are today's cases
         values = {"single_batch": 0.625, "several_batches": 0.6}

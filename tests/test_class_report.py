@@ -21,8 +21,9 @@ from instructor.grading.class_report import (
 )
 from instructor.grading.core import TASKS, SubmissionGrade
 from instructor.grading.feedback import write_feedback
+from instructor.grading.judge import CHECK_POINTS, TASK_POINTS
 from instructor.grading.report import student_ids, visible, write_atomically
-from instructor.grading.verdicts import CHECK_POINTS, TASK_POINTS, TaskGrade
+from instructor.grading.verdicts import TaskGrade
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -26,8 +26,9 @@ from instructor.grading.feedback import (
     submission_problem,
     write_feedback,
 )
+from instructor.grading.judge import CHECK_POINTS, TASK_POINTS
 from instructor.grading.report import CSV_COLUMNS, student_ids, to_csv, to_json, visible, write_atomically
-from instructor.grading.verdicts import CHECK_POINTS, GRADING_FAILURES, TASK_POINTS, TaskGrade
+from instructor.grading.verdicts import GRADING_FAILURES, TaskGrade
 from instructor.solution_regions import find_regions
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

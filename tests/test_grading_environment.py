@@ -12,8 +12,8 @@ import nbformat
 import pytest
 
 from instructor.grading.core import grade_paths
+from instructor.grading.judge import TASK_POINTS
 from instructor.grading.sandbox import PROJECT_ROOT, Limits
-from instructor.grading.verdicts import TASK_POINTS
 
 pytestmark = pytest.mark.slow
 

@@ -10,18 +10,13 @@ import pytest
 import torch
 from helpers_data import ReverselyRegisteredMLP
 
+from ex4.tasks.task_2a import is_subsequence, training_diagnosis
 from instructor import grade
 from instructor.grading.core import TASKS, SubmissionGrade
 from instructor.grading.extract import extract
+from instructor.grading.judge import CHECK_POINTS, TASK_POINTS, grade_task
 from instructor.grading.report import to_csv, to_json, write_atomically
-from instructor.grading.verdicts import (
-    CHECK_POINTS,
-    TASK_POINTS,
-    TaskGrade,
-    grade_task,
-    is_subsequence,
-    training_diagnosis,
-)
+from instructor.grading.verdicts import TaskGrade
 
 
 def notebook_with(tmp_path: Path, *sources: str) -> Path:
@@ -166,12 +161,14 @@ def test_cli_refuses_to_write_the_gradebook_over_a_submission(tmp_path, capsys):
 # --------------------------------------------------------------------- single source of tasks and points
 
 
-def test_grader_takes_tasks_and_points_from_solution_regions():
+def test_grader_and_regions_take_tasks_and_points_from_the_task_modules():
+    from ex4 import tasks
     from instructor import solution_regions
-    from instructor.grading import core, verdicts
+    from instructor.grading import core, judge
 
-    assert core.TASKS is solution_regions.TASKS
-    assert verdicts.TASK_POINTS is solution_regions.POINTS
+    assert core.TASKS is solution_regions.TASKS is tasks.TASKS
+    assert judge.TASK_POINTS is solution_regions.POINTS is tasks.POINTS
+    assert tasks.POINTS == {module.TASK: module.POINTS for module in tasks.TASK_MODULES}
 
 
 # --------------------------------------------------------------------- shared model properties
@@ -213,14 +210,16 @@ def test_shape_matched_orderings_are_bounded():
 
 
 def test_the_grader_and_the_bundle_carry_the_same_student_code(tmp_path):
-    from instructor.grading.sandbox import Limits, Sandbox
+    from instructor.grading.sandbox import TASK_SIDE_MODULES, Limits, Sandbox
     from instructor.shipped import bundle_files, student_code_files
 
     assert "ex4/model_properties.py" in student_code_files() and "utils.py" in student_code_files()
     assert set(student_code_files()) <= set(bundle_files())
     with Sandbox(Limits(), slots=1) as sandbox:
         copied = {p.relative_to(sandbox.modules).as_posix() for p in sandbox.modules.rglob("*.py")}
-    assert set(student_code_files()) <= copied and not any(name.startswith("instructor") for name in copied)
+    # the student code, and of the grader only what the probes import: no reference, no replay of Task 2b
+    assert copied == set(student_code_files()) | set(TASK_SIDE_MODULES)
+    assert not any(name.endswith(("replay_2b.py", "core.py", "solution.py")) for name in copied)
 
 
 # --------------------------------------------------------------------- 1a: behaviour, not registration order
@@ -249,14 +248,14 @@ PROBE_SEEDS = (0, 1, 1234, 2**31 - 1)
 def verdict_1a_of(mlp_class: type, seed: int) -> TaskGrade:
     """Probe ``mlp_class`` and the reference in this process (no sandbox) and grade Task 1a."""
     import solution
+    from ex4.tasks import task_1a
     from instructor.grading import probes
-    from instructor.grading.verdicts import verdict_1a
 
     def probe(cls):
         probes._run_seed = seed
-        return {"configs": [probes.probe_mlp(cls, config, index) for index, config in enumerate(probes.CONFIGS_1A)]}
+        return {"configs": [task_1a.probe_mlp(cls, config, index) for index, config in enumerate(task_1a.CONFIGS_1A)]}
 
-    return verdict_1a(probe(mlp_class), probe(solution.SimpleMLP))
+    return task_1a.verdict(probe(mlp_class), probe(solution.SimpleMLP))
 
 
 @pytest.mark.parametrize("seed", PROBE_SEEDS)
@@ -290,23 +289,22 @@ def test_3b_message_names_the_classes_that_differ_with_expected_and_got():
     import math
 
     import solution
-    from instructor.grading import probes
-    from instructor.grading.verdicts import verdict_3b
+    from ex4.tasks import task_3b
 
-    student = probes.probe_3b({"compute_accuracy_per_class": argmax_over_batch_per_class}, {}, {})
-    reference = probes.probe_3b({"compute_accuracy_per_class": solution.compute_accuracy_per_class}, {}, {})
-    [messages] = [m for m in verdict_3b(student, reference).messages if m.startswith("with no sample of classes")]
+    student = task_3b.probe({"compute_accuracy_per_class": argmax_over_batch_per_class}, {}, {})
+    reference = task_3b.probe({"compute_accuracy_per_class": solution.compute_accuracy_per_class}, {}, {})
+    [messages] = [m for m in task_3b.verdict(student, reference).messages if m.startswith("with no sample of classes")]
     got = {int(e["key"]): e["value"] for e in student["absent_classes"]["entries"]}
     expected = {int(e["key"]): e["value"] for e in reference["absent_classes"]["entries"]}
     differing = [c for c in expected if not (got[c] == expected[c] or math.isnan(got[c]) and math.isnan(expected[c]))]
-    assert differing and not set(differing) & set(probes.ABSENT_CLASSES)
-    from instructor.grading.verdicts import SHOWN_CLASSES
+    assert differing and not set(differing) & set(task_3b.ABSENT_CLASSES)
+    SHOWN_CLASSES = task_3b.SHOWN_CLASSES
 
     for c in differing[:SHOWN_CLASSES]:
         assert f"class {c}: got {got[c]}, expected {expected[c]}" in messages
     if len(differing) > SHOWN_CLASSES:
         assert f"{len(differing) - SHOWN_CLASSES} more" in messages
-    for c in probes.ABSENT_CLASSES:
+    for c in task_3b.ABSENT_CLASSES:
         assert f"class {c}:" not in messages
 
 

@@ -16,10 +16,10 @@ import nbformat
 import pytest
 from notebook_edits import with_region
 
+from ex4.tasks.task_3b import ABSENT_CLASSES
 from instructor.grading.core import TASKS, grade_paths
-from instructor.grading.probes import ABSENT_CLASSES
+from instructor.grading.judge import CHECK_POINTS, TASK_POINTS
 from instructor.grading.sandbox import PROJECT_ROOT, Limits
-from instructor.grading.verdicts import CHECK_POINTS, TASK_POINTS
 
 pytestmark = pytest.mark.slow
 

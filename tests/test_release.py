@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import ast
 import copy
+import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -10,7 +13,7 @@ import nbformat
 import pytest
 
 from instructor import release
-from instructor.shipped import STUDENT_CODE
+from instructor.shipped import GRADER_ONLY_LINE, STUDENT_CODE, ShippingError, student_version
 from instructor.solution_regions import TASKS, find_regions
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -319,3 +322,49 @@ def test_student_readme_says_where_to_write_and_what_is_graded(bundle):
 
 
 BUNDLE_FILES_OF_THE_PROJECT = [f"{entry}/" if (PROJECT_ROOT / entry).is_dir() else entry for entry in STUDENT_CODE]
+
+
+# --------------------------------------------------------------------- task modules: the grader stays home
+
+
+def test_task_modules_ship_up_to_their_grader_only_line(bundle):
+    shipped = sorted((bundle / "ex4" / "tasks").glob("task_*.py"))
+    assert [path.name for path in shipped] == [f"task_{task}.py" for task in TASKS]
+    for path in shipped:
+        text = path.read_text(encoding="utf-8")
+        project_text = (PROJECT_ROOT / "ex4" / "tasks" / path.name).read_text(encoding="utf-8")
+        assert project_text.startswith(text.rstrip("\n")) and GRADER_ONLY_LINE in project_text
+        for grader_name in ("def probe(", "def verdict(", "CHECK_POINTS", "WORK_CHECKS", "instructor"):
+            assert grader_name not in text, f"{path.name} ships {grader_name}"
+    assert release.find_grader_code(bundle) == []
+
+
+def test_the_bundle_self_checks_run_without_the_project(bundle):
+    """In the bundle folder alone, the self-checks import and run, and nothing of the grader is imported."""
+    code = ("import sys, ex4.self_checks, ex4.tasks\n"
+            "assert not [m for m in sys.modules if m.split('.')[0] in ('instructor', 'solution')]\n"
+            "ex4.self_checks.check_task_3a(lambda model, loader: 0.5)\n"
+            "print(ex4.tasks.POINTS)\n")
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    completed = subprocess.run([sys.executable, "-c", code], cwd=bundle, env=environment, capture_output=True,
+                               text=True, timeout=120, check=False)
+    assert completed.returncode == 0, completed.stderr
+    assert "Task 3a self-check" in completed.stdout and "'3b': 20" in completed.stdout
+
+
+def test_a_task_module_without_its_grader_only_line_is_refused():
+    text = "TASK = '9z'\nPOINTS = 1\n"
+    with pytest.raises(ShippingError, match="grader-only line"):
+        student_version("ex4/tasks/task_9z.py", text)
+    assert student_version("ex4/fixtures.py", text) == text
+    cut = student_version("ex4/tasks/task_9z.py", f"{text}{GRADER_ONLY_LINE}\ndef verdict(): pass\n")
+    assert cut == text
+
+
+def test_grader_code_above_the_line_is_found(tmp_path):
+    (tmp_path / "ex4").mkdir()
+    (tmp_path / "ex4" / "task_9z.py").write_text("from instructor.grading.verdicts import Checks\n\n"
+                                                 "def verdict(student, reference):\n    pass\n")
+    (tmp_path / "utils.py").write_text("import torch\n")
+    assert release.find_grader_code(tmp_path) == [
+        "ex4/task_9z.py: imports instructor.grading.verdicts, defines verdict"]

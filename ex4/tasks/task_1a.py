@@ -218,3 +218,196 @@ def task_1a_results(simple_mlp_class: type) -> list[CheckResult]:
 def check_task_1a(simple_mlp_class: type) -> None:
     """Print the self-check verdict for Task 1a: call it as ``check_task_1a(SimpleMLP)``."""
     report("1a", lambda: task_1a_results(simple_mlp_class))
+
+
+# ==== grader only: students receive this module up to this line (instructor/shipped.py) ====
+from ex4.fixtures import MNIST_IMAGE_SHAPE
+from ex4.model_properties import load_values
+from instructor.grading.probes import (
+    BATCH_1A,
+    MNIST_FEATURES,
+    ProbeError,
+    canonical_layers,
+    generator,
+    guarded,
+    layer_orderings,
+    output_summary,
+    outputs_by_ordering,
+    parameter_summary,
+    run_seed,
+)
+from instructor.grading.verdicts import (
+    OUTPUT_TOL,
+    Checks,
+    TaskGrade,
+    all_close,
+    closest_outputs,
+    finite,
+    max_difference,
+)
+
+# Points of each check (they add up to POINTS), what it tests and, in brackets, a mistake it catches;
+# WORK_CHECKS only a working solution passes: the others count only beside one of them (verdicts.Checks).
+CHECK_POINTS = {
+    # shape (BS, dims[-1]) on unflattened input, for three dims (no Flatten, dims ignored)
+    "output_shape": 4,
+    # registered parameters = sum of (in+1)*out (a plain Python list, dims ignored)
+    "parameter_count": 4,
+    # outputs can be negative, on flat input (a ReLU after the last layer)
+    "negative_outputs": 3,
+    # not an affine map (no activation)
+    "nonlinear": 3,
+    # same outputs as the reference given the same weights (wrong activation or layer order)
+    "same_function": 6,
+}
+WORK_CHECKS = ("same_function", "nonlinear")
+
+
+# Task 1a: dims the SimpleMLP is built with, and the shape of one input sample
+CONFIGS_1A = (
+    {"dims": [MNIST_FEATURES, 32, 32, 32, 10], "sample_shape": list(MNIST_IMAGE_SHAPE)},
+    {"dims": [MNIST_FEATURES, 32, 10], "sample_shape": list(MNIST_IMAGE_SHAPE)},
+    {"dims": [20, 16, 8, 4, 3], "sample_shape": [2, 2, 5]},
+)
+
+
+# samples used to look for negative outputs and for non-affine behaviour
+N_BEHAVIOUR_SAMPLES = 64
+
+
+# how far below the largest output the last bias is moved to see whether outputs can turn negative
+NEGATIVE_SHIFT = 10.0
+
+
+# scale of the inputs for that sign test when the model's own weights must be used
+FALLBACK_INPUT_SCALE = 100.0
+
+
+def probe(namespace: dict, task_job: dict, state: dict) -> dict:
+    """Build SimpleMLP for each of CONFIGS_1A and record shapes, counts and outputs."""
+    mlp_class = namespace.get("SimpleMLP")
+    if mlp_class is None:
+        raise ProbeError("no class SimpleMLP is defined")
+    return {"configs": [guarded(lambda c=config, i=index: probe_mlp(mlp_class, c, i))
+                        for index, config in enumerate(CONFIGS_1A)]}
+
+
+def probe_mlp(mlp_class: type, config: dict, index: int) -> dict:
+    """Shapes on unflattened input; behaviour (sign, non-affinity, outputs) on flat input."""
+    dims, sample_shape = config["dims"], config["sample_shape"]
+    torch.manual_seed(run_seed() + index)
+    model = mlp_class(list(dims))
+    result = {"dims": dims, "sample_shape": sample_shape, "batch": BATCH_1A,
+              "behaviour_samples": N_BEHAVIOUR_SAMPLES, **parameter_summary(model)}
+    images = torch.rand((BATCH_1A, *sample_shape), generator=generator(index))
+    result["shape"] = guarded(lambda: output_summary(model(images)))
+    inputs = torch.rand((N_BEHAVIOUR_SAMPLES, dims[0]), generator=generator(50 + index)) * 2 - 1
+    others = torch.rand((N_BEHAVIOUR_SAMPLES, dims[0]), generator=generator(100 + index)) * 2 - 1
+    layers = canonical_layers(dims, 200 + index)
+    result["behaviour"] = guarded(lambda: mlp_behaviour(model, inputs, others, layers))
+    return result
+
+
+def mlp_behaviour(model: nn.Module, inputs: torch.Tensor, others: torch.Tensor, layers: list) -> dict:
+    """Outputs with ``layers`` as weights; sign of the outputs and non-affinity with the same weights.
+
+    The sign is measured with the last layer's bias lowered far below the
+    outputs: every output of a model without an activation after its last
+    layer then turns negative, a final ReLU keeps them at 0. Non-affinity is
+    measured with the canonical weights (the default initialisation is so
+    small that e.g. a sigmoid is almost linear on it). A model whose
+    parameters do not fit the layers is measured with its own weights.
+    """
+    result: dict = {}
+    with torch.no_grad():
+        own_outputs = model(inputs[:BATCH_1A])
+    try:
+        result["outputs_by_ordering"] = outputs_by_ordering(model, layers, inputs[:BATCH_1A])
+        result["residual_weights"] = "canonical"
+    except ProbeError as exc:
+        result["assign_error"] = str(exc)
+        result["residual_weights"] = "own"
+    with torch.no_grad():
+        outputs = model(inputs)
+        repeated = model(inputs)
+    result.update(output_summary(outputs))
+    result["deterministic"] = bool(torch.equal(outputs, repeated))
+    # outputs that do not change with the weights come from code that ignores the layers
+    result["weight_dependent"] = ("assign_error" not in result
+                                  and not torch.equal(own_outputs, outputs[:BATCH_1A]))
+    result["input_dependent"] = bool(torch.isfinite(outputs).all()) and len(outputs) > 1 and not bool(
+        (outputs == outputs[:1]).all())
+    if "assign_error" in result:
+        # own weights: inputs far outside [-1, 1] make a last layer without ReLU show both signs
+        with torch.no_grad():
+            result["negative_probe_output"] = float(model(inputs * FALLBACK_INPUT_SCALE).min())
+    else:
+        values, orderings = layer_orderings(model, layers)
+        lowered = list(values)
+        lowered[-1] = values[-1] - (NEGATIVE_SHIFT + 2 * float(outputs.abs().max()))
+        load_values(model, lowered, orderings[0])
+        with torch.no_grad():
+            result["negative_probe_output"] = float(model(inputs).max())
+        load_values(model, values, orderings[0])
+    result["affine_residual"] = affine_residual(model, inputs, others)
+    return result
+
+
+def verdict(student: dict, reference: dict) -> TaskGrade:
+    checks = Checks(TASK, POINTS, CHECK_POINTS, WORK_CHECKS)
+    for mine, ref in zip(student["configs"], reference["configs"], strict=True):
+        call = f"SimpleMLP({ref['dims']})"
+        if "error" in mine:
+            for check in CHECK_POINTS["1a"]:
+                checks.fail(check, f"{call} raised {mine['error']}")
+            continue
+        expected_count = expected_parameter_count(ref["dims"])
+        if mine.get("n_params") != expected_count:
+            hint = (" -- layers kept in a plain Python list are not registered; use nn.ModuleList"
+                    if not mine.get("n_params") else "")
+            checks.fail("parameter_count", f"{call} has {mine.get('n_params')} registered parameters, expected "
+                        f"{expected_count} = sum of (in + 1) * out over the layers{hint}")
+        shape, ref_shape = mine["shape"], ref["shape"]
+        batch_shape = [ref["batch"], *ref["sample_shape"]]
+        if shape.get("output_shape") != ref_shape["output_shape"]:
+            happened = f"raised {shape['error']}" if "error" in shape else f"returned shape {shape.get('output_shape')}"
+            checks.fail("output_shape", f"{call} on a batch of shape {batch_shape} {happened}, expected shape "
+                        f"{ref_shape['output_shape']} (flatten the input; one Linear per pair of consecutive "
+                        "sizes in dims)")
+        behaviour, ref_behaviour = mine["behaviour"], ref["behaviour"]
+        if "error" in behaviour:
+            for check in ("negative_outputs", "nonlinear", "same_function"):
+                checks.fail(check, f"{call} on flat inputs of shape [{ref['behaviour_samples']}, "
+                            f"{ref['dims'][0]}] raised {behaviour['error']}")
+            continue
+        # real layers: outputs follow the weights; a model without registered parameters (a plain list)
+        # can only show that its outputs follow the input
+        uses_layers = behaviour.get("weight_dependent") or mine.get("n_params") == 0
+        if behaviour.get("deterministic") and behaviour.get("input_dependent") and uses_layers:
+            checks.evidence_of_work = True
+        negative = behaviour.get("negative_probe_output")
+        if ref_behaviour["negative_probe_output"] < 0 and not (finite(negative) and negative < 0):
+            checks.fail("negative_outputs", f"{call} never returned a negative output, the reference does: "
+                        "the last layer must not be followed by ReLU (outputs are logits)")
+        residual = behaviour.get("affine_residual")
+        if not (finite(residual) and behaviour.get("deterministic")):
+            checks.fail("nonlinear", f"{call} gave outputs that are not finite or change between two calls "
+                        "on the same input")
+        elif ref_behaviour["affine_residual"] > AFFINE_TOLERANCE >= residual:
+            weights = ("the reference weights" if behaviour.get("residual_weights") == "canonical"
+                       else "its own initial weights")
+            checks.fail("nonlinear", f"{call} behaves like an affine map on random inputs with {weights} "
+                        f"(relative midpoint residual {residual:.2g}, at most {AFFINE_TOLERANCE:g}): "
+                        "expected ReLU between the layers")
+        if "assign_error" in behaviour:
+            checks.fail("same_function", f"{call}: could not give it the reference weights: "
+                        f"{behaviour['assign_error']}")
+            continue
+        expected_outputs = ref_behaviour["outputs_by_ordering"][0]
+        outputs = closest_outputs(behaviour.get("outputs_by_ordering"), expected_outputs)
+        if not all_close(outputs, expected_outputs, OUTPUT_TOL):
+            difference = max_difference(outputs, expected_outputs)
+            checks.fail("same_function", f"{call} with the reference weights computes a different function "
+                        f"(largest output difference {difference}); expected Linear layers with ReLU "
+                        "between them and none after the last")
+    return checks.grade()

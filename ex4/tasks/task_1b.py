@@ -185,3 +185,120 @@ def _twin(model: nn.Module) -> nn.Module:
 def check_task_1b(model1: object, model2: object, model3: object) -> None:
     """Print the self-check verdict for Task 1b: ``check_task_1b(model1, model2, model3)``."""
     report("1b", lambda: task_1b_results(model1, model2, model3))
+
+
+# ==== grader only: students receive this module up to this line (instructor/shipped.py) ====
+from instructor.grading.probes import (
+    BATCH_1A,
+    ProbeError,
+    canonical_layers,
+    generator,
+    guarded,
+    outputs_by_ordering,
+    parameter_summary,
+    provide_reference_model,
+    run_seed,
+    run_task_code,
+    type_name,
+)
+from instructor.grading.verdicts import OUTPUT_TOL, Checks, TaskGrade, all_close, closest_outputs, max_difference
+
+# Points of each check (they add up to POINTS), what it tests and, in brackets, a mistake it catches;
+# WORK_CHECKS only a working solution passes: the others count only beside one of them (verdicts.Checks).
+CHECK_POINTS = {
+    # model1 is a SimpleFixedMLP
+    "model1_type": 2,
+    # model2 is a SimpleMLP
+    "model2_type": 1,
+    # model2 computes model1's function (wrong dims)
+    "model2_function": 2,
+    # model3 is an nn.Sequential
+    "model3_type": 1,
+    # model3 computes it on BSx1x28x28 input (no Flatten, wrong sizes, a final ReLU)
+    "model3_function": 4,
+}
+WORK_CHECKS = ("model1_type", "model2_function", "model3_function")
+
+
+MODEL_NAMES_1B = ("model1", "model2", "model3")
+
+
+def provide(task_job: dict, provided: dict, state: dict) -> None:
+    """Task 1b's cell calls the reference's SimpleMLP with the student's own arguments."""
+    provide_reference_model(task_job, provided, state)
+
+
+def probe(namespace: dict, task_job: dict, state: dict) -> dict:
+    """Create the three models with the submission's 1b code and describe each."""
+    fixed_class, mlp_class = namespace["SimpleFixedMLP"], namespace["SimpleMLP"]
+    torch.manual_seed(run_seed())
+    if task_job["kind"] == "function":
+        created = namespace["build_equivalent_models"]()
+        if not isinstance(created, (tuple, list)) or len(created) != len(MODEL_NAMES_1B):
+            raise ProbeError(f"build_equivalent_models returned {type_name(created)}, "
+                             "expected a tuple (model1, model2, model3)")
+        models = dict(zip(MODEL_NAMES_1B, created))
+        error = ""
+    else:
+        error = run_task_code(task_job, namespace)
+        models = {name: namespace.get(name) for name in MODEL_NAMES_1B}
+    inputs = torch.rand((BATCH_1A, *MNIST_IMAGE_SHAPE), generator=generator(300))
+    layers = canonical_layers(FIXED_MLP_DIMS, 400)
+    described = {name: guarded(lambda m=model: describe_model(m, fixed_class, mlp_class, inputs, layers))
+                 for name, model in models.items()}
+    return {**described, "batch_shape": list(inputs.shape), **({"cell_error": error} if error else {})}
+
+
+def describe_model(model: object, fixed_class: type, mlp_class: type, inputs: torch.Tensor,
+                   layers: list) -> dict:
+    """Type and parameters of ``model``; its outputs with ``layers`` as weights, or why not."""
+    if not isinstance(model, nn.Module):
+        raise ProbeError(f"it is {type_name(model)}, not an nn.Module")
+    result = {"type": type_name(model), "is_fixed_mlp": type(model) is fixed_class,
+              "is_simple_mlp": type(model) is mlp_class,
+              "is_sequential": isinstance(model, nn.Sequential), **parameter_summary(model)}
+
+    def run() -> dict:
+        return {"outputs_by_ordering": outputs_by_ordering(model, layers, inputs)}
+
+    outcome = guarded(run)
+    result.update({"forward_error": outcome["error"]} if "error" in outcome else outcome)
+    return result
+
+
+def verdict(student: dict, reference: dict) -> TaskGrade:
+    checks = Checks(TASK, POINTS, CHECK_POINTS, WORK_CHECKS)
+    expected = reference["model1"]
+    expected_outputs = expected["outputs_by_ordering"][0]
+    wanted = {"model1": ("is_fixed_mlp", "SimpleFixedMLP"), "model2": ("is_simple_mlp", "SimpleMLP"),
+              "model3": ("is_sequential", "nn.Sequential")}
+    for name, (flag, class_name) in wanted.items():
+        mine = student.get(name)
+        type_check, function_check = f"{name}_type", f"{name}_function"
+        if not isinstance(mine, dict) or "error" in mine:
+            error = mine.get("error") if isinstance(mine, dict) else "it is not defined"
+            checks.fail(type_check, f"{name} should be a {class_name}: {error}")
+            checks.fail(function_check, f"{name} could not be run on a batch of shape "
+                        f"{reference['batch_shape']}: {error}")
+            continue
+        if not mine.get(flag):
+            checks.fail(type_check, f"{name} is a {mine.get('type')}, expected a {class_name}")
+        if "forward_error" in mine:
+            checks.fail(function_check if name != "model1" else type_check,
+                        f"{name} with SimpleFixedMLP's weights could not be run on a batch of shape "
+                        f"{reference['batch_shape']}: {mine['forward_error']} (expected nn.Flatten() first, "
+                        "then the layers 784-32-32-32-10)")
+        elif sorted(mine.get("param_shapes") or []) != sorted(expected["param_shapes"]) and name != "model1":
+            checks.fail(function_check, f"{name} has parameters of shapes {mine.get('param_shapes')}, expected "
+                        f"{expected['param_shapes']} (sizes 784-32-32-32-10)")
+        elif not all_close(outputs := closest_outputs(mine.get("outputs_by_ordering"), expected_outputs),
+                           expected_outputs, OUTPUT_TOL):
+            checks.fail(function_check if name != "model1" else type_check,
+                        f"{name} with SimpleFixedMLP's weights computes a different function (largest "
+                        f"output difference {max_difference(outputs, expected_outputs)}): "
+                        "expected Flatten, then Linear layers with ReLU between them and none after the last")
+    checks.failed.pop("model1_function", None)
+    for name in ("model2", "model3"):
+        if f"{name}_function" in checks.failed:
+            checks.fail(f"{name}_type", f"{name}'s type gives points only together with the right function")
+    return checks.grade()

@@ -328,3 +328,209 @@ def task_2a_results(train_fn: Callable) -> list[CheckResult]:
 def check_task_2a(train_fn: Callable) -> None:
     """Print the self-check verdict for Task 2a: call it as ``check_task_2a(train)``."""
     report("2a", lambda: task_2a_results(train_fn))
+
+
+# ==== grader only: students receive this module up to this line (instructor/shipped.py) ====
+from ex4.fixtures import N_CLASSES
+from instructor.grading.probes import ProbeError, generator, number_or_none, run_seed, tensor_to_list, type_name
+from instructor.grading.verdicts import FLOAT_TYPES, Checks, TaskGrade, all_close, close, max_difference
+
+# Points of each check (they add up to POINTS), what it tests and, in brackets, a mistake it catches;
+# WORK_CHECKS only a working solution passes: the others count only beside one of them (verdicts.Checks).
+CHECK_POINTS = {
+    # losses are Python floats (loss tensors appended)
+    "float_losses": 3,
+    # one loss per iteration of every epoch (appended once per epoch, one epoch only)
+    "loss_count": 4,
+    # loss values are the reference's, in order (given loss_fn ignored, no step)
+    "loss_values": 3,
+    # final weights equal the reference training's (no zero_grad, no step, step before backward)
+    "final_weights": 10,
+}
+WORK_CHECKS = ("loss_values", "final_weights")
+
+
+# Task 2a: a small classifier trained for a few epochs on a loader with a short last batch
+TRAIN_FEATURE_SHAPE = (1, 3, 4)
+
+
+TRAIN_HIDDEN = 8
+
+
+TRAIN_SAMPLES = 35
+
+
+TRAIN_BATCH = 8
+
+
+TRAIN_EPOCHS = 3
+
+
+TRAIN_LR = 0.1
+
+
+TRAIN_MOMENTUM = 0.9
+
+
+# a loss the student cannot reproduce with a fresh nn.CrossEntropyLoss()
+TRAIN_LABEL_SMOOTHING = 0.1
+
+
+def probe(namespace: dict, task_job: dict, state: dict) -> dict:
+    """Train a small seeded model with the submission's ``train`` and record what happened."""
+    train = namespace.get("train")
+    if train is None:
+        raise ProbeError("no function train is defined")
+    events: list[str] = []
+    model, optimizer, loss_fn, loader = training_setup(events)
+    returned = train(model, loader, optimizer, loss_fn, TRAIN_EPOCHS)
+    if not isinstance(returned, list):
+        raise ProbeError(f"train returned {type_name(returned)}, expected a list of losses")
+    return {"losses": [{"type": type_name(loss), "value": number_or_none(loss)} for loss in returned],
+            "first_batch_losses": first_batch_losses(loader),
+            "initial_params": tensor_to_list(torch.cat([p.detach().flatten()
+                                                        for p in training_setup([])[0].parameters()])),
+            "final_params": tensor_to_list(torch.cat([p.detach().flatten() for p in model.parameters()])),
+            "events": compress_events(events), "n_batches": len(loader), "n_epochs": TRAIN_EPOCHS}
+
+
+def first_batch_losses(loader: DataLoader) -> dict[str, list[float]]:
+    """The untrained model's loss on every batch, with the given loss and with a plain CrossEntropyLoss.
+
+    Only the reference run's values are used: a submission whose losses are
+    among them computed something real (e.g. forgot optimizer.step(), or
+    ignored the given loss_fn).
+    """
+    model, _, loss_fn, _ = training_setup([])
+    losses: dict[str, list[float]] = {"given": [], "plain": []}
+    with torch.no_grad():
+        for batch, labels in loader:
+            logits = model(batch)
+            losses["given"].append(float(loss_fn(logits, labels)))
+            losses["plain"].append(float(nn.CrossEntropyLoss()(logits, labels)))
+    return losses
+
+
+def training_setup(events: list[str]) -> tuple[nn.Module, torch.optim.Optimizer, nn.Module, DataLoader]:
+    """Model, SGD optimizer, loss and loader that append to ``events`` when used."""
+
+    class RecordingModel(nn.Sequential):
+        def forward(self, batch):
+            events.append("forward")
+            return super().forward(batch)
+
+        def zero_grad(self, set_to_none: bool = True):
+            events.append("zero_grad")
+            super().zero_grad(set_to_none)
+
+    class RecordingSGD(torch.optim.SGD):
+        def zero_grad(self, set_to_none: bool = True):
+            events.append("zero_grad")
+            super().zero_grad(set_to_none)
+
+        def step(self, closure=None):
+            events.append("step")
+            return super().step(closure)
+
+    class RecordingLoss(nn.CrossEntropyLoss):
+        def forward(self, predictions, labels):
+            events.append("loss")
+            return super().forward(predictions, labels)
+
+    torch.manual_seed(run_seed())
+    n_features = math.prod(TRAIN_FEATURE_SHAPE)
+    model = RecordingModel(nn.Flatten(), nn.Linear(n_features, TRAIN_HIDDEN), nn.ReLU(),
+                           nn.Linear(TRAIN_HIDDEN, N_CLASSES))
+    first_weight = next(model.parameters())
+    first_weight.register_hook(lambda grad: events.append("backward"))
+    optimizer = RecordingSGD(model.parameters(), lr=TRAIN_LR, momentum=TRAIN_MOMENTUM)
+    images = torch.randn((TRAIN_SAMPLES, *TRAIN_FEATURE_SHAPE), generator=generator(500))
+    labels = torch.randint(N_CLASSES, (TRAIN_SAMPLES,), generator=generator(501))
+    loader = DataLoader(TensorDataset(images, labels), batch_size=TRAIN_BATCH, shuffle=False)
+    return model, optimizer, RecordingLoss(label_smoothing=TRAIN_LABEL_SMOOTHING), loader
+
+
+def compress_events(events: list[str]) -> list[str]:
+    """Events with repeated forward passes kept once per run, e.g. [forward, loss, backward, step]."""
+    compressed: list[str] = []
+    for event in events:
+        if not (compressed and compressed[-1] == event == "forward"):
+            compressed.append(event)
+    return compressed
+
+
+# a few float32 SGD steps of the same computation agree to this
+TRAINING_TOL = {"atol": 1e-4, "rtol": 1e-3}
+
+
+def is_subsequence(values: list, reference: list, tol: dict, at_least: int = 1) -> bool:
+    """Whether ``values`` (at least ``at_least`` of them) appear in ``reference`` in this order."""
+    if len(values) < at_least:
+        return False
+    position = 0
+    for value in values:
+        while position < len(reference) and not close(value, reference[position], **tol):
+            position += 1
+        if position == len(reference):
+            return False
+        position += 1
+    return bool(values)
+
+
+def training_diagnosis(events: list[str], n_iterations: int) -> list[str]:
+    """What the recorded calls say about the loop, e.g. 'optimizer.step() was never called'."""
+    counts = {name: events.count(name) for name in ("forward", "loss", "backward", "step", "zero_grad")}
+    problems = []
+    if counts["loss"] == 0:
+        problems.append("the loss_fn passed to train was never called (use loss_fn(predictions, labels))")
+    if counts["backward"] == 0:
+        problems.append("loss.backward() was never called")
+    if counts["step"] == 0:
+        problems.append("optimizer.step() was never called")
+    elif counts["step"] != n_iterations:
+        problems.append(f"optimizer.step() ran {counts['step']} times, expected once per iteration "
+                        f"({n_iterations})")
+    if counts["zero_grad"] == 0:
+        problems.append("the gradients were never reset (optimizer.zero_grad() or model.zero_grad() "
+                        "in every iteration), so they add up over iterations")
+    backward_since_step = False
+    for event in events:
+        if event == "backward":
+            backward_since_step = True
+        elif event == "step":
+            if not backward_since_step:
+                problems.append("optimizer.step() ran before loss.backward() in an iteration")
+                break
+            backward_since_step = False
+    return problems
+
+
+def verdict(student: dict, reference: dict) -> TaskGrade:
+    checks = Checks(TASK, POINTS, CHECK_POINTS, WORK_CHECKS)
+    losses, expected = student["losses"], reference["losses"]
+    n_iterations = reference["n_epochs"] * reference["n_batches"]
+    types = sorted({loss.get("type") for loss in losses})
+    if not losses or any(t not in FLOAT_TYPES for t in types):
+        checks.fail("float_losses", f"the losses list holds {', '.join(map(str, types)) or 'nothing'}, "
+                    "expected Python floats (loss.item())")
+    if len(losses) != n_iterations:
+        hint = {reference["n_epochs"]: " -- one loss per epoch: append inside the loop over batches",
+                reference["n_batches"]: " -- only one epoch was run"}.get(len(losses), "")
+        checks.fail("loss_count", f"train ran {reference['n_epochs']} epochs of {reference['n_batches']} "
+                    f"batches and returned {len(losses)} losses, expected {n_iterations}{hint}")
+    values = [loss.get("value") for loss in losses]
+    known = [loss["value"] for loss in expected] + [value for values_of_loss in reference["first_batch_losses"].values()
+                                                    for value in values_of_loss]
+    matches = sum(any(close(value, k, **TRAINING_TOL) for k in known) for value in set(values[:len(known)]))
+    trained = not all_close(student["final_params"], reference["initial_params"], TRAINING_TOL)
+    # two real losses, or one and weights that moved: a stub repeating one loss shows neither
+    checks.evidence_of_work = matches >= 2 or (matches == 1 and trained)
+    if not is_subsequence(values, [loss["value"] for loss in expected], TRAINING_TOL, at_least=reference["n_epochs"]):
+        checks.fail("loss_values", "the returned losses are not the losses of the reference training loop "
+                    f"(first ones: {values[:3]}, expected {[loss['value'] for loss in expected][:3]})")
+    if not all_close(student["final_params"], reference["final_params"], TRAINING_TOL):
+        problems = training_diagnosis(student["events"], n_iterations) or [
+            "the final weights differ from those of the reference loop (largest difference "
+            f"{max_difference(student['final_params'], reference['final_params'])})"]
+        checks.fail("final_weights", "training did not update the model as expected: " + "; ".join(problems))
+    return checks.grade()

@@ -240,3 +240,147 @@ def task_3b_results(compute_accuracy_per_class_fn: Callable) -> list[CheckResult
 def check_task_3b(compute_accuracy_per_class_fn: Callable) -> None:
     """Print the self-check verdict for Task 3b: ``check_task_3b(compute_accuracy_per_class)``."""
     report("3b", lambda: task_3b_results(compute_accuracy_per_class_fn))
+
+
+# ==== grader only: students receive this module up to this line (instructor/shipped.py) ====
+from instructor.grading.probes import (
+    ProbeError,
+    case_loader,
+    generator,
+    guarded,
+    number_or_none,
+    oracle_model,
+    type_name,
+)
+from instructor.grading.verdicts import ACCURACY_TOL, FLOAT_TYPES, Checks, TaskGrade, close
+
+# Points of each check (they add up to POINTS), what it tests and, in brackets, a mistake it catches;
+# WORK_CHECKS only a working solution passes: the others count only beside one of them (verdicts.Checks).
+CHECK_POINTS = {
+    # keys are the ints 0-9 (string keys)
+    "int_keys": 4,
+    # values are the per-class recall over several batches (divided by all samples, precision)
+    "recall_values": 12,
+    # values are Python floats (tensors)
+    "float_values": 2,
+    # NaN for a class without samples (division by zero)
+    "nan_for_absent_class": 2,
+}
+WORK_CHECKS = ("recall_values", "nan_for_absent_class")
+
+
+# per-class case: class c has PER_CLASS_BASE + c samples; wrong predictions lean to low classes
+PER_CLASS_BASE = 2
+
+
+PER_CLASS_BATCH = 16
+
+
+# a case where the classes in ABSENT_CLASSES have no sample
+ABSENT_CLASSES = (3, 7)
+
+
+def per_class_case(absent: tuple[int, ...]) -> dict:
+    """Labels and predictions where class c has PER_CLASS_BASE + c samples (none for ``absent``).
+
+    About half of each class is right; wrong predictions go to the lowest classes,
+    so that precision and recall differ.
+    """
+    labels = [c for c in range(N_CLASSES) if c not in absent for _ in range(PER_CLASS_BASE + c)]
+    predicted = []
+    for index, label in enumerate(labels):
+        wrong = (label + 1 + index % 3) % N_CLASSES
+        predicted.append(label if index % 2 == 0 else wrong)
+    order = torch.randperm(len(labels), generator=generator(800)).tolist()
+    return {"labels": [labels[i] for i in order], "predicted": [predicted[i] for i in order],
+            "batch": PER_CLASS_BATCH}
+
+
+def probe(namespace: dict, task_job: dict, state: dict) -> dict:
+    per_class = namespace.get("compute_accuracy_per_class")
+    if per_class is None:
+        raise ProbeError("no function compute_accuracy_per_class is defined")
+    cases = {"all_classes": per_class_case(()), "absent_classes": per_class_case(ABSENT_CLASSES)}
+    results = {name: guarded(lambda c=case: call_per_class(per_class, c)) for name, case in cases.items()}
+    return {**results, "cases": cases, "absent": list(ABSENT_CLASSES)}
+
+
+def call_per_class(per_class: Callable, case: dict) -> dict:
+    returned = per_class(oracle_model(), case_loader(case, 1000))
+    if not isinstance(returned, dict):
+        raise ProbeError(f"it returned {type_name(returned)}, expected a dict")
+    return {"entries": [{"key_type": type_name(key), "key": number_or_none(key), "key_repr": repr(key)[:40],
+                         "value_type": type_name(value), "value": number_or_none(value)}
+                        for key, value in returned.items()]}
+
+
+# a message lists this many of the classes whose values differ
+SHOWN_CLASSES = 3
+
+
+def per_class_mistakes(case: dict) -> dict[str, dict[int, float]]:
+    labels, predicted = case["labels"], case["predicted"]
+    classes = sorted(set(labels))
+    right = {c: sum(p == y == c for p, y in zip(predicted, labels)) for c in classes}
+    n = {c: labels.count(c) for c in classes}
+    guessed = {c: predicted.count(c) for c in classes}
+    return {"percentages instead of fractions": {c: 100 * right[c] / n[c] for c in classes},
+            "counts of correct samples instead of fractions": {c: float(right[c]) for c in classes},
+            "divided by all samples instead of the class's samples": {c: right[c] / len(labels) for c in classes},
+            "precision (divided by how often the class was predicted) instead of recall":
+                {c: right[c] / guessed[c] if guessed[c] else math.nan for c in classes}}
+
+
+def values_by_class(entries: list[dict]) -> dict[int, float | None]:
+    return {int(e["key"]): e.get("value") for e in entries
+            if isinstance(e.get("key"), (int, float)) and math.isfinite(e["key"])}
+
+
+def differing_classes(got: dict[int, float | None], expected: dict[int, float | None],
+                      shown: int = SHOWN_CLASSES) -> str:
+    """'class 3: got 0.5, expected nan; ...' for the first ``shown`` classes whose value is missing or differs."""
+    classes = [c for c in sorted(set(got) | set(expected))
+               if not close(got.get(c), expected.get(c), ACCURACY_TOL, 0.0)]
+    text = "; ".join(f"class {c}: got {got.get(c, 'no key')}, expected {expected.get(c, 'no key')}"
+                     for c in classes[:shown])
+    return text + (f"; {len(classes) - shown} more" if len(classes) > shown else "")
+
+
+def verdict(student: dict, reference: dict) -> TaskGrade:
+    checks = Checks(TASK, POINTS, CHECK_POINTS, WORK_CHECKS)
+    mine, ref = student["all_classes"], reference["all_classes"]
+    if "error" in mine:
+        for check in ("int_keys", "recall_values", "float_values"):
+            checks.fail(check, f"compute_accuracy_per_class raised {mine['error']}")
+    else:
+        entries = mine["entries"]
+        expected = values_by_class(ref["entries"])
+        if sorted(e["key_repr"] for e in entries if e["key_type"] == "int") != sorted(map(repr, expected)) \
+                or len(entries) != len(expected):
+            shown = ", ".join(f"{e['key_repr']} ({e['key_type']})" for e in entries[:4])
+            checks.fail("int_keys", f"the dict's keys are {shown}{', ...' if len(entries) > 4 else ''}; "
+                        "expected exactly the ints 0-9")
+        got = values_by_class(entries)
+        if set(got) != set(expected) or not all(close(got[c], expected[c], ACCURACY_TOL, 0.0) for c in expected):
+            case = reference["cases"]["all_classes"]
+            diagnosis = next((f" -- they are {description}"
+                              for description, wrong in per_class_mistakes(case).items()
+                              if set(got) == set(wrong) and all(close(got[c], wrong[c], ACCURACY_TOL, 1e-9)
+                                                                for c in wrong)), "")
+            checks.evidence_of_work |= bool(diagnosis)
+            checks.fail("recall_values", f"per-class values differ{diagnosis} ({differing_classes(got, expected)}); "
+                        "expected correct samples of class i / samples of class i, over all batches")
+        types = sorted({e.get("value_type") for e in entries})
+        if any(t not in FLOAT_TYPES for t in types):
+            checks.fail("float_values", f"the values are {', '.join(map(str, types))}, expected Python floats")
+    absent, ref_absent = student["absent_classes"], reference["absent_classes"]
+    if "error" in absent:
+        checks.fail("nan_for_absent_class", f"with no sample of classes {list(reference['absent'])} "
+                    f"compute_accuracy_per_class raised {absent['error']}; expected NaN for those classes")
+    else:
+        got, expected = values_by_class(absent["entries"]), values_by_class(ref_absent["entries"])
+        if set(got) != set(expected) or not all(close(got[c], expected[c], ACCURACY_TOL, 0.0) for c in expected):
+            checks.fail("nan_for_absent_class", f"with no sample of classes {list(reference['absent'])} the "
+                        f"values differ ({differing_classes(got, expected)}); expected NaN for the classes "
+                        "without samples and the recall for the others")
+    return checks.grade()

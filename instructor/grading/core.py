@@ -24,8 +24,9 @@ from instructor.grading.extract import (
     extract,
     reference_code,
 )
+from instructor.grading.judge import grade_task
 from instructor.grading.sandbox import PROJECT_ROOT, GradingProcessError, Limits, Sandbox, TaskRun, sanitize_text
-from instructor.grading.verdicts import TaskGrade, grade_task
+from instructor.grading.verdicts import TaskGrade
 from instructor.solution_regions import TASKS, find_regions
 
 REFERENCE_PATH = PROJECT_ROOT / "solution.py"

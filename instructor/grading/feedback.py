@@ -20,12 +20,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from instructor.grading.core import TASKS, SubmissionGrade
+from instructor.grading.judge import CHECK_POINTS
 from instructor.grading.report import check_output_path, student_ids, visible, write_atomically
-from instructor.grading.verdicts import CHECK_POINTS, GRADING_FAILURES, TaskGrade
+from instructor.grading.verdicts import GRADING_FAILURES, TaskGrade
 
 SHEET_TITLE = "Exercise Sheet 4 – Optimization 2"
 
-# what each check of verdicts.CHECK_POINTS tests, for students
+# what each check of judge.CHECK_POINTS tests, for students
 CHECK_LABELS = {
     "1a": {"output_shape": "output shape (batch size, dims[-1]) for inputs that are not flattened",
            "parameter_count": "registered parameter count is the sum of (in + 1) · out over the layers",

@@ -46,12 +46,14 @@ from instructor.shipped import PROJECT_ROOT, student_code_files
 
 GRADING_DIR = Path(__file__).resolve().parent
 ZYGOTE_SCRIPT = GRADING_DIR / "zygote.py"
-PROBES_SCRIPT = GRADING_DIR / "probes.py"
 CONFINEMENT_SCRIPT = GRADING_DIR / "confinement.py"
-# the task-side grading module, copied read-only beside the student code (instructor/shipped.py)
-TASK_SIDE_MODULES = ("task_namespace.py",)
+# what the task modules' probes import from the grader, copied read-only beside the student code
+# (instructor/shipped.py); never the reference or its replays
+TASK_SIDE_MODULES = ("instructor/__init__.py", "instructor/grading/__init__.py", "instructor/grading/probes.py",
+                     "instructor/grading/task_namespace.py", "instructor/grading/verdicts.py")
+PROBES_MODULE = "instructor.grading.probes"
 # imported by the zygote before forking, so that tasks do not pay for them
-PRELOADED_MODULES = ("numpy", "tqdm", "utils", "ex4.self_checks", "ex4.model_properties", "task_namespace")
+PRELOADED_MODULES = ("numpy", "tqdm", "utils", "ex4.self_checks", "ex4.model_properties", PROBES_MODULE)
 # world-readable system folders a freshly imported extension module may load libraries or data from
 SYSTEM_READ_ONLY = ("/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/local/lib", "/etc/ld.so.cache",
                     "/usr/share/fonts", "/etc/fonts", "/dev/urandom", "/dev/random")
@@ -391,8 +393,8 @@ class Sandbox:
         self.work.chmod(SCRATCH_MODE)
         for relative in student_code_files():
             self._copy_module(PROJECT_ROOT / relative, relative)
-        for name in TASK_SIDE_MODULES:
-            self._copy_module(GRADING_DIR / name, name)
+        for relative in TASK_SIDE_MODULES:
+            self._copy_module(PROJECT_ROOT / relative, relative)
         self.as_root = os.geteuid() == 0 and kernel_confinement
         self.taken_uids: set[int] = set()
         sys_path = [str(self.modules), *task_sys_path(list(sys.path))]
@@ -401,7 +403,7 @@ class Sandbox:
         if self.as_root:
             self.keep_read_search = bool(unreadable_for(fresh_uid(self.taken_uids), sys_path))
         config = {"sys_path": sys_path, "read_only": read_only, "limits": asdict(limits),
-                  "preload": list(PRELOADED_MODULES), "probes_path": str(PROBES_SCRIPT),
+                  "preload": list(PRELOADED_MODULES), "probes_module": PROBES_MODULE,
                   "confinement_path": str(CONFINEMENT_SCRIPT),
                   "want_landlock": kernel_confinement, "want_namespaces": kernel_confinement}
         self.zygotes: list[Zygote] = []

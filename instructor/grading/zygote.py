@@ -21,10 +21,12 @@ root a user id of its own (``uid``); Landlock (``confinement.landlock_restrict``
 the Python environment and the shipped modules read-only, its work folder
 read-write, no TCP, signals scoped.
 
-Standard library and torch only; ``probes.py`` and ``confinement.py`` are loaded by path.
+Standard library and torch only; ``confinement.py`` is loaded by path, the probes (``instructor.grading.probes``
+and the task modules) are imported from the sandbox's module folder.
 """
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import os
@@ -106,7 +108,7 @@ class Zygote:
                 __import__(module)
             except Exception:  # noqa: BLE001 -- a missing optional module only costs its import later
                 pass
-        self.probes = load_module("ex4_grading_probes", self.config["probes_path"])
+        self.probes = importlib.import_module(self.config["probes_module"])
         torch.set_num_threads(1)
 
     def protections(self) -> dict:
