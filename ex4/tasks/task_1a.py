@@ -42,6 +42,7 @@ from ex4.model_properties import (
 )
 
 TASK = "1a"
+TITLE = "`SimpleMLP(dims)`"
 POINTS = 20
 
 # images of 1 x 3 x 4 pixels: flattened to 12 features
@@ -246,20 +247,22 @@ from instructor.grading.verdicts import (
     max_difference,
 )
 
-# Points of each check (they add up to POINTS), what it tests and, in brackets, a mistake it catches;
-# WORK_CHECKS only a working solution passes: the others count only beside one of them (verdicts.Checks).
-CHECK_POINTS = {
-    # shape (BS, dims[-1]) on unflattened input, for three dims (no Flatten, dims ignored)
-    "output_shape": 4,
-    # registered parameters = sum of (in+1)*out (a plain Python list, dims ignored)
-    "parameter_count": 4,
-    # outputs can be negative, on flat input (a ReLU after the last layer)
-    "negative_outputs": 3,
-    # not an affine map (no activation)
-    "nonlinear": 3,
-    # same outputs as the reference given the same weights (wrong activation or layer order)
-    "same_function": 6,
+# Each check: its points (they add up to POINTS) and what it tests, as the feedback pages tell
+# students; a comment names a mistake it catches. Only a working solution passes WORK_CHECKS: the
+# other checks count only beside one of them (verdicts.Checks).
+CHECKS = {
+    # catches: no Flatten, dims ignored
+    "output_shape": (4, "output shape (batch size, dims[-1]) for inputs that are not flattened"),
+    # catches: a plain Python list, dims ignored
+    "parameter_count": (4, "registered parameter count is the sum of (in + 1) · out over the layers"),
+    # catches: a ReLU after the last layer
+    "negative_outputs": (3, "outputs can be negative (no activation after the last layer)"),
+    # catches: no activation
+    "nonlinear": (3, "the model is not an affine map (activations between the layers)"),
+    # catches: wrong activation or layer order
+    "same_function": (6, "same outputs as the reference model given the same weights"),
 }
+CHECK_POINTS = {name: points for name, (points, _) in CHECKS.items()}
 WORK_CHECKS = ("same_function", "nonlinear")
 
 

@@ -39,6 +39,7 @@ from ex4.model_properties import (
 )
 
 TASK = "1b"
+TITLE = "three equivalent models"
 POINTS = 10
 
 _BATCH_SIZE_1B = 8
@@ -203,20 +204,19 @@ from instructor.grading.probes import (
 )
 from instructor.grading.verdicts import OUTPUT_TOL, Checks, TaskGrade, all_close, closest_outputs, max_difference
 
-# Points of each check (they add up to POINTS), what it tests and, in brackets, a mistake it catches;
-# WORK_CHECKS only a working solution passes: the others count only beside one of them (verdicts.Checks).
-CHECK_POINTS = {
-    # model1 is a SimpleFixedMLP
-    "model1_type": 2,
-    # model2 is a SimpleMLP
-    "model2_type": 1,
-    # model2 computes model1's function (wrong dims)
-    "model2_function": 2,
-    # model3 is an nn.Sequential
-    "model3_type": 1,
-    # model3 computes it on BSx1x28x28 input (no Flatten, wrong sizes, a final ReLU)
-    "model3_function": 4,
+# Each check: its points (they add up to POINTS) and what it tests, as the feedback pages tell
+# students; a comment names a mistake it catches. Only a working solution passes WORK_CHECKS: the
+# other checks count only beside one of them (verdicts.Checks).
+CHECKS = {
+    "model1_type": (2, "model1 is a SimpleFixedMLP"),
+    "model2_type": (1, "model2 is a SimpleMLP"),
+    # catches: wrong dims
+    "model2_function": (2, "model2 computes the same function as model1"),
+    "model3_type": (1, "model3 is an nn.Sequential"),
+    # catches: no Flatten, wrong sizes, a final ReLU
+    "model3_function": (4, "model3 computes the same function on inputs of shape BS×1×28×28"),
 }
+CHECK_POINTS = {name: points for name, (points, _) in CHECKS.items()}
 WORK_CHECKS = ("model1_type", "model2_function", "model3_function")
 
 

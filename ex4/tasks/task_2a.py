@@ -31,6 +31,7 @@ from ex4.model_properties import (
 )
 
 TASK = "2a"
+TITLE = "`train`"
 POINTS = 20
 
 _N_FEATURES_2A = 6
@@ -335,18 +336,20 @@ from ex4.fixtures import N_CLASSES
 from instructor.grading.probes import ProbeError, generator, number_or_none, run_seed, tensor_to_list, type_name
 from instructor.grading.verdicts import FLOAT_TYPES, Checks, TaskGrade, all_close, close, max_difference
 
-# Points of each check (they add up to POINTS), what it tests and, in brackets, a mistake it catches;
-# WORK_CHECKS only a working solution passes: the others count only beside one of them (verdicts.Checks).
-CHECK_POINTS = {
-    # losses are Python floats (loss tensors appended)
-    "float_losses": 3,
-    # one loss per iteration of every epoch (appended once per epoch, one epoch only)
-    "loss_count": 4,
-    # loss values are the reference's, in order (given loss_fn ignored, no step)
-    "loss_values": 3,
-    # final weights equal the reference training's (no zero_grad, no step, step before backward)
-    "final_weights": 10,
+# Each check: its points (they add up to POINTS) and what it tests, as the feedback pages tell
+# students; a comment names a mistake it catches. Only a working solution passes WORK_CHECKS: the
+# other checks count only beside one of them (verdicts.Checks).
+CHECKS = {
+    # catches: loss tensors appended
+    "float_losses": (3, "the losses are Python floats"),
+    # catches: appended once per epoch, one epoch only
+    "loss_count": (4, "one loss per iteration of every epoch"),
+    # catches: given loss_fn ignored, no step
+    "loss_values": (3, "the loss values are those of the reference training loop, in order"),
+    # catches: no zero_grad, no step, step before backward
+    "final_weights": (10, "the final weights equal those of the reference training"),
 }
+CHECK_POINTS = {name: points for name, (points, _) in CHECKS.items()}
 WORK_CHECKS = ("loss_values", "final_weights")
 
 

@@ -25,6 +25,7 @@ from ex4.checking import (
 )
 
 TASK = "2b"
+TITLE = "ten models, one Adam optimizer each"
 POINTS = 10
 
 TASK_2B_LEARNING_RATE = 0.04
@@ -201,21 +202,24 @@ from instructor.grading.probes import (
 )
 from instructor.grading.verdicts import Checks, TaskGrade, all_close, finite
 
-# Points of each check (they add up to POINTS), what it tests and, in brackets, a mistake it catches;
-# WORK_CHECKS only a working solution passes: the others count only beside one of them (verdicts.Checks).
-CHECK_POINTS = {
-    # one optimizer per model, holding exactly its parameters (one shared optimizer)
-    "one_optimizer_per_model": 3,
-    # weights after training are Adam's (another optimizer)
-    "optimizer_type": 2,
-    # with learning rate 0.04 (another learning rate)
-    "learning_rate": 2,
-    # weights are those of training on train_loader (the test loader)
-    "train_loader": 2,
-    # one epoch per model, losses collected per model (two epochs)
-    "one_epoch_each": 1,
+# Each check: its points (they add up to POINTS) and what it tests, as the feedback pages tell
+# students; a comment names a mistake it catches. Only a working solution passes WORK_CHECKS: the
+# other checks count only beside one of them (verdicts.Checks).
+CHECKS = {
+    # catches: one shared optimizer
+    "one_optimizer_per_model": (3, "one optimizer per model, holding exactly that model's parameters"),
+    # catches: another optimizer
+    "optimizer_type": (2, "the optimizers are of the type the task asks for"),
+    # catches: another learning rate
+    "learning_rate": (2, "the learning rate is the one the task asks for"),
+    # catches: the test loader
+    "train_loader": (2, "trained on train_loader, never on test_loader"),
+    # catches: two epochs
+    "one_epoch_each": (1, "each model trained one epoch, losses collected per model"),
 }
-WORK_CHECKS = ("trained_weights",)
+CHECK_POINTS = {name: points for name, (points, _) in CHECKS.items()}
+# none: the points count only when the weights match one of the replayed trainings (evidence of work)
+WORK_CHECKS = ()
 
 
 MODELS_2B = 10

@@ -25,6 +25,7 @@ from ex4.checking import (
 from ex4.fixtures import EVALUATION_BATCH_SIZE, N_CLASSES, ScriptedClassifier, batches_of, scripted_loader
 
 TASK = "3a"
+TITLE = "`compute_accuracy`"
 POINTS = 20
 
 _ACCURACY_LABELS = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3]
@@ -159,16 +160,18 @@ from instructor.grading.probes import (
 )
 from instructor.grading.verdicts import ACCURACY_TOL, FLOAT_TYPES, Checks, TaskGrade, close
 
-# Points of each check (they add up to POINTS), what it tests and, in brackets, a mistake it catches;
-# WORK_CHECKS only a working solution passes: the others count only beside one of them (verdicts.Checks).
-CHECK_POINTS = {
-    # accuracy on one full batch (percentages, argmax over the batch dimension, counts)
-    "single_batch": 6,
-    # accuracy over batches of different accuracy, a short last batch (mean of batches)
-    "several_batches": 12,
-    # returns a Python float (a tensor)
-    "returns_float": 2,
+# Each check: its points (they add up to POINTS) and what it tests, as the feedback pages tell
+# students; a comment names a mistake it catches. Only a working solution passes WORK_CHECKS: the
+# other checks count only beside one of them (verdicts.Checks).
+CHECKS = {
+    # catches: percentages, argmax over the batch dimension, counts
+    "single_batch": (6, "accuracy on one full batch"),
+    # catches: mean of batches
+    "several_batches": (12, "accuracy over batches of different accuracy and a shorter last batch"),
+    # catches: a tensor
+    "returns_float": (2, "returns a Python float"),
 }
+CHECK_POINTS = {name: points for name, (points, _) in CHECKS.items()}
 WORK_CHECKS = ("single_batch", "several_batches")
 
 

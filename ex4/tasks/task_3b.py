@@ -25,6 +25,7 @@ from ex4.checking import (
 from ex4.fixtures import N_CLASSES, ScriptedClassifier, batches_of, scripted_loader
 
 TASK = "3b"
+TITLE = "`compute_accuracy_per_class`"
 POINTS = 20
 
 _PER_CLASS_LABELS = [0, 0, 1, 2, 2, 2, 3, 4, 5, 6, 7, 9, 9, 9]
@@ -254,18 +255,20 @@ from instructor.grading.probes import (
 )
 from instructor.grading.verdicts import ACCURACY_TOL, FLOAT_TYPES, Checks, TaskGrade, close
 
-# Points of each check (they add up to POINTS), what it tests and, in brackets, a mistake it catches;
-# WORK_CHECKS only a working solution passes: the others count only beside one of them (verdicts.Checks).
-CHECK_POINTS = {
-    # keys are the ints 0-9 (string keys)
-    "int_keys": 4,
-    # values are the per-class recall over several batches (divided by all samples, precision)
-    "recall_values": 12,
-    # values are Python floats (tensors)
-    "float_values": 2,
-    # NaN for a class without samples (division by zero)
-    "nan_for_absent_class": 2,
+# Each check: its points (they add up to POINTS) and what it tests, as the feedback pages tell
+# students; a comment names a mistake it catches. Only a working solution passes WORK_CHECKS: the
+# other checks count only beside one of them (verdicts.Checks).
+CHECKS = {
+    # catches: string keys
+    "int_keys": (4, "the keys are the ints 0–9"),
+    # catches: divided by all samples, precision
+    "recall_values": (12, "the values are each class's accuracy (recall) over several batches"),
+    # catches: tensors
+    "float_values": (2, "the values are Python floats"),
+    # catches: division by zero
+    "nan_for_absent_class": (2, "NaN for a class without samples"),
 }
+CHECK_POINTS = {name: points for name, (points, _) in CHECKS.items()}
 WORK_CHECKS = ("recall_values", "nan_for_absent_class")
 
 

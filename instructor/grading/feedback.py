@@ -20,41 +20,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from instructor.grading.core import TASKS, SubmissionGrade
-from instructor.grading.judge import CHECK_POINTS
+from instructor.grading.judge import CHECK_LABELS, CHECK_POINTS
 from instructor.grading.report import check_output_path, student_ids, visible, write_atomically
 from instructor.grading.verdicts import GRADING_FAILURES, TaskGrade
 
 SHEET_TITLE = "Exercise Sheet 4 – Optimization 2"
 
-# what each check of judge.CHECK_POINTS tests, for students
-CHECK_LABELS = {
-    "1a": {"output_shape": "output shape (batch size, dims[-1]) for inputs that are not flattened",
-           "parameter_count": "registered parameter count is the sum of (in + 1) · out over the layers",
-           "negative_outputs": "outputs can be negative (no activation after the last layer)",
-           "nonlinear": "the model is not an affine map (activations between the layers)",
-           "same_function": "same outputs as the reference model given the same weights"},
-    "1b": {"model1_type": "model1 is a SimpleFixedMLP",
-           "model2_type": "model2 is a SimpleMLP",
-           "model2_function": "model2 computes the same function as model1",
-           "model3_type": "model3 is an nn.Sequential",
-           "model3_function": "model3 computes the same function on inputs of shape BS×1×28×28"},
-    "2a": {"float_losses": "the losses are Python floats",
-           "loss_count": "one loss per iteration of every epoch",
-           "loss_values": "the loss values are those of the reference training loop, in order",
-           "final_weights": "the final weights equal those of the reference training"},
-    "2b": {"one_optimizer_per_model": "one optimizer per model, holding exactly that model's parameters",
-           "optimizer_type": "the optimizers are of the type the task asks for",
-           "learning_rate": "the learning rate is the one the task asks for",
-           "train_loader": "trained on train_loader, never on test_loader",
-           "one_epoch_each": "each model trained one epoch, losses collected per model"},
-    "3a": {"single_batch": "accuracy on one full batch",
-           "several_batches": "accuracy over batches of different accuracy and a shorter last batch",
-           "returns_float": "returns a Python float"},
-    "3b": {"int_keys": "the keys are the ints 0–9",
-           "recall_values": "the values are each class's accuracy (recall) over several batches",
-           "float_values": "the values are Python floats",
-           "nan_for_absent_class": "NaN for a class without samples"},
-}
 
 # why a task was not graded, by TaskGrade.status, for students
 STATUS_NOTES = {

@@ -1,0 +1,58 @@
+"""The README's table of graded tasks, checks and points, made from the task modules.
+
+    python -m instructor.points_table           # print the table
+    python -m instructor.points_table --write   # replace the table in README.md
+
+The table stands in README.md between ``BEGIN`` and ``END``; a test fails
+while it differs from what the task modules say.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ex4.tasks import TASK_MODULES
+from instructor.shipped import PROJECT_ROOT
+
+README_PATH = PROJECT_ROOT / "README.md"
+BEGIN = "<!-- tasks and points: made by python -m instructor.points_table --write -->"
+END = "<!-- end of tasks and points -->"
+
+
+def render() -> str:
+    """The markdown table: one row per task, its checks with their points."""
+    rows = ["| Task | Points | Checks (points); a check gives all its points or none |", "|---|---|---|"]
+    for module in TASK_MODULES:
+        checks = " · ".join(f"{label} ({points})" for points, label in module.CHECKS.values())
+        rows.append(f"| {module.TASK}: {module.TITLE} | {module.POINTS} | {checks} |")
+    total = sum(module.POINTS for module in TASK_MODULES)
+    rows.append(f"| total | {total} | |")
+    return "\n".join(rows)
+
+
+def with_table(readme: str) -> str:
+    """``readme`` with the text between its markers replaced by the current table."""
+    if readme.count(BEGIN) != 1 or readme.count(END) != 1 or readme.index(BEGIN) > readme.index(END):
+        raise ValueError(f"README.md needs the lines {BEGIN!r} and {END!r}, once each and in that order")
+    head, rest = readme.split(BEGIN)
+    _, tail = rest.split(END)
+    return f"{head}{BEGIN}\n{render()}\n{END}{tail}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="replace the table in README.md")
+    arguments = parser.parse_args(argv)
+    if not arguments.write:
+        print(render())
+        return 0
+    try:
+        README_PATH.write_text(with_table(README_PATH.read_text(encoding="utf-8")), encoding="utf-8")
+    except ValueError as error:
+        print(f"points_table: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
