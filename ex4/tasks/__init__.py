@@ -5,6 +5,13 @@ Each ``task_<id>.py`` holds everything about its task: ``TASK`` and
 ``check_task_<id>``) with the diagnoses of known mistakes, and below its
 grader-only line the grader's probe (run beside the submission's code) and
 verdict (points and messages). Students receive each module up to that line.
+
+A task's points are split over named checks, ``CHECKS``: check -> (points,
+what it tests, as the feedback pages tell students); a comment above an
+entry names a mistake it catches. A check gives all its points or none.
+``WORK_CHECKS`` are the checks that only a working solution passes: the
+others (types, keys, lengths) count only beside one of them, or when the
+values are those of a known mistake (``instructor/grading/verdicts.Checks``).
 """
 from __future__ import annotations
 

@@ -247,9 +247,7 @@ from instructor.grading.verdicts import (
     max_difference,
 )
 
-# Each check: its points (they add up to POINTS) and what it tests, as the feedback pages tell
-# students; a comment names a mistake it catches. Only a working solution passes WORK_CHECKS: the
-# other checks count only beside one of them (verdicts.Checks).
+# check -> (points, what it tests as students read it); WORK_CHECKS: see ex4/tasks/__init__.py
 CHECKS = {
     # catches: no Flatten, dims ignored
     "output_shape": (4, "output shape (batch size, dims[-1]) for inputs that are not flattened"),
@@ -262,7 +260,6 @@ CHECKS = {
     # catches: wrong activation or layer order
     "same_function": (6, "same outputs as the reference model given the same weights"),
 }
-CHECK_POINTS = {name: points for name, (points, _) in CHECKS.items()}
 WORK_CHECKS = ("same_function", "nonlinear")
 
 
@@ -357,11 +354,11 @@ def mlp_behaviour(model: nn.Module, inputs: torch.Tensor, others: torch.Tensor, 
 
 
 def verdict(student: dict, reference: dict) -> TaskGrade:
-    checks = Checks(TASK, POINTS, CHECK_POINTS, WORK_CHECKS)
+    checks = Checks(TASK, POINTS, CHECKS, WORK_CHECKS)
     for mine, ref in zip(student["configs"], reference["configs"], strict=True):
         call = f"SimpleMLP({ref['dims']})"
         if "error" in mine:
-            for check in CHECK_POINTS["1a"]:
+            for check in CHECKS:
                 checks.fail(check, f"{call} raised {mine['error']}")
             continue
         expected_count = expected_parameter_count(ref["dims"])

@@ -204,9 +204,7 @@ from instructor.grading.probes import (
 )
 from instructor.grading.verdicts import OUTPUT_TOL, Checks, TaskGrade, all_close, closest_outputs, max_difference
 
-# Each check: its points (they add up to POINTS) and what it tests, as the feedback pages tell
-# students; a comment names a mistake it catches. Only a working solution passes WORK_CHECKS: the
-# other checks count only beside one of them (verdicts.Checks).
+# check -> (points, what it tests as students read it); WORK_CHECKS: see ex4/tasks/__init__.py
 CHECKS = {
     "model1_type": (2, "model1 is a SimpleFixedMLP"),
     "model2_type": (1, "model2 is a SimpleMLP"),
@@ -216,7 +214,6 @@ CHECKS = {
     # catches: no Flatten, wrong sizes, a final ReLU
     "model3_function": (4, "model3 computes the same function on inputs of shape BS×1×28×28"),
 }
-CHECK_POINTS = {name: points for name, (points, _) in CHECKS.items()}
 WORK_CHECKS = ("model1_type", "model2_function", "model3_function")
 
 
@@ -267,7 +264,7 @@ def describe_model(model: object, fixed_class: type, mlp_class: type, inputs: to
 
 
 def verdict(student: dict, reference: dict) -> TaskGrade:
-    checks = Checks(TASK, POINTS, CHECK_POINTS, WORK_CHECKS)
+    checks = Checks(TASK, POINTS, CHECKS, WORK_CHECKS)
     expected = reference["model1"]
     expected_outputs = expected["outputs_by_ordering"][0]
     wanted = {"model1": ("is_fixed_mlp", "SimpleFixedMLP"), "model2": ("is_simple_mlp", "SimpleMLP"),

@@ -336,9 +336,7 @@ from ex4.fixtures import N_CLASSES
 from instructor.grading.probes import ProbeError, generator, number_or_none, run_seed, tensor_to_list, type_name
 from instructor.grading.verdicts import FLOAT_TYPES, Checks, TaskGrade, all_close, close, max_difference
 
-# Each check: its points (they add up to POINTS) and what it tests, as the feedback pages tell
-# students; a comment names a mistake it catches. Only a working solution passes WORK_CHECKS: the
-# other checks count only beside one of them (verdicts.Checks).
+# check -> (points, what it tests as students read it); WORK_CHECKS: see ex4/tasks/__init__.py
 CHECKS = {
     # catches: loss tensors appended
     "float_losses": (3, "the losses are Python floats"),
@@ -349,7 +347,6 @@ CHECKS = {
     # catches: no zero_grad, no step, step before backward
     "final_weights": (10, "the final weights equal those of the reference training"),
 }
-CHECK_POINTS = {name: points for name, (points, _) in CHECKS.items()}
 WORK_CHECKS = ("loss_values", "final_weights")
 
 
@@ -509,7 +506,7 @@ def training_diagnosis(events: list[str], n_iterations: int) -> list[str]:
 
 
 def verdict(student: dict, reference: dict) -> TaskGrade:
-    checks = Checks(TASK, POINTS, CHECK_POINTS, WORK_CHECKS)
+    checks = Checks(TASK, POINTS, CHECKS, WORK_CHECKS)
     losses, expected = student["losses"], reference["losses"]
     n_iterations = reference["n_epochs"] * reference["n_batches"]
     types = sorted({loss.get("type") for loss in losses})

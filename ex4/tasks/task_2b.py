@@ -202,9 +202,7 @@ from instructor.grading.probes import (
 )
 from instructor.grading.verdicts import Checks, TaskGrade, all_close, finite
 
-# Each check: its points (they add up to POINTS) and what it tests, as the feedback pages tell
-# students; a comment names a mistake it catches. Only a working solution passes WORK_CHECKS: the
-# other checks count only beside one of them (verdicts.Checks).
+# check -> (points, what it tests as students read it); WORK_CHECKS: see ex4/tasks/__init__.py
 CHECKS = {
     # catches: one shared optimizer
     "one_optimizer_per_model": (3, "one optimizer per model, holding exactly that model's parameters"),
@@ -217,7 +215,6 @@ CHECKS = {
     # catches: two epochs
     "one_epoch_each": (1, "each model trained one epoch, losses collected per model"),
 }
-CHECK_POINTS = {name: points for name, (points, _) in CHECKS.items()}
 # none: the points count only when the weights match one of the replayed trainings (evidence of work)
 WORK_CHECKS = ()
 
@@ -374,7 +371,7 @@ def verdict(student: dict, reference: dict) -> TaskGrade:
     # the replayed trainings live with the reference, never in a process that runs student code
     from instructor.grading.replay_2b import HYPOTHESES, INTENDED, UNTRAINED
 
-    checks = Checks(TASK, POINTS, CHECK_POINTS, WORK_CHECKS)
+    checks = Checks(TASK, POINTS, CHECKS, WORK_CHECKS)
     replayed = reference["replayed"]
     n_models, models, optimizers = student["n_models"], student["models"], student["optimizers"]
     matches = [matching_trainings(m.get("fingerprint"), m.get("built"), replayed) for m in models]

@@ -145,8 +145,6 @@ def check_task_3a(compute_accuracy_fn: Callable) -> None:
     report("3a", lambda: task_3a_results(compute_accuracy_fn))
 
 
-# 14 samples (batches of 4, 4, 4 and 2); class 8 has no sample, class 4 is never predicted
-
 
 # ==== grader only: students receive this module up to this line (instructor/shipped.py) ====
 from instructor.grading.probes import (
@@ -160,9 +158,7 @@ from instructor.grading.probes import (
 )
 from instructor.grading.verdicts import ACCURACY_TOL, FLOAT_TYPES, Checks, TaskGrade, close
 
-# Each check: its points (they add up to POINTS) and what it tests, as the feedback pages tell
-# students; a comment names a mistake it catches. Only a working solution passes WORK_CHECKS: the
-# other checks count only beside one of them (verdicts.Checks).
+# check -> (points, what it tests as students read it); WORK_CHECKS: see ex4/tasks/__init__.py
 CHECKS = {
     # catches: percentages, argmax over the batch dimension, counts
     "single_batch": (6, "accuracy on one full batch"),
@@ -171,7 +167,6 @@ CHECKS = {
     # catches: a tensor
     "returns_float": (2, "returns a Python float"),
 }
-CHECK_POINTS = {name: points for name, (points, _) in CHECKS.items()}
 WORK_CHECKS = ("single_batch", "several_batches")
 
 
@@ -230,7 +225,7 @@ def explain(value: float | None, mistakes: dict[str, float]) -> str:
 
 
 def verdict(student: dict, reference: dict) -> TaskGrade:
-    checks = Checks(TASK, POINTS, CHECK_POINTS, WORK_CHECKS)
+    checks = Checks(TASK, POINTS, CHECKS, WORK_CHECKS)
     for name, check in (("single_batch", "single_batch"), ("several_batches", "several_batches")):
         mine, ref = student[name], reference[name]
         case = ref["case"]

@@ -28,6 +28,7 @@ TASK = "3b"
 TITLE = "`compute_accuracy_per_class`"
 POINTS = 20
 
+# 14 samples (batches of 4, 4, 4 and 2); class 8 has no sample, class 4 is never predicted
 _PER_CLASS_LABELS = [0, 0, 1, 2, 2, 2, 3, 4, 5, 6, 7, 9, 9, 9]
 _PER_CLASS_PREDICTIONS = [0, 1, 1, 2, 0, 2, 3, 0, 5, 6, 1, 9, 0, 9]
 # every class has samples and is predicted; precision and accuracy of a class differ
@@ -255,9 +256,7 @@ from instructor.grading.probes import (
 )
 from instructor.grading.verdicts import ACCURACY_TOL, FLOAT_TYPES, Checks, TaskGrade, close
 
-# Each check: its points (they add up to POINTS) and what it tests, as the feedback pages tell
-# students; a comment names a mistake it catches. Only a working solution passes WORK_CHECKS: the
-# other checks count only beside one of them (verdicts.Checks).
+# check -> (points, what it tests as students read it); WORK_CHECKS: see ex4/tasks/__init__.py
 CHECKS = {
     # catches: string keys
     "int_keys": (4, "the keys are the ints 0–9"),
@@ -268,7 +267,6 @@ CHECKS = {
     # catches: division by zero
     "nan_for_absent_class": (2, "NaN for a class without samples"),
 }
-CHECK_POINTS = {name: points for name, (points, _) in CHECKS.items()}
 WORK_CHECKS = ("recall_values", "nan_for_absent_class")
 
 
@@ -350,7 +348,7 @@ def differing_classes(got: dict[int, float | None], expected: dict[int, float | 
 
 
 def verdict(student: dict, reference: dict) -> TaskGrade:
-    checks = Checks(TASK, POINTS, CHECK_POINTS, WORK_CHECKS)
+    checks = Checks(TASK, POINTS, CHECKS, WORK_CHECKS)
     mine, ref = student["all_classes"], reference["all_classes"]
     if "error" in mine:
         for check in ("int_keys", "recall_values", "float_values"):

@@ -7,7 +7,7 @@ from instructor.grading.verdicts import TaskGrade
 
 VERDICTS = {module.TASK: module.verdict for module in TASK_MODULES}
 # task -> check -> points: what each task's points are split into
-CHECK_POINTS = {module.TASK: module.CHECK_POINTS for module in TASK_MODULES}
+CHECK_POINTS = {module.TASK: {name: points for name, (points, _) in module.CHECKS.items()} for module in TASK_MODULES}
 # task -> check -> what it tests, for students
 CHECK_LABELS = {module.TASK: {name: label for name, (_, label) in module.CHECKS.items()} for module in TASK_MODULES}
 

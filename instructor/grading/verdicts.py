@@ -51,8 +51,8 @@ NO_WORK_MESSAGE = ("no check that needs a working solution passed, so the checks
 class Checks:
     """Collects pass/fail per named check of one task.
 
-    ``check_points`` maps each check to its points (they add up to
-    ``max_points``); ``work_checks`` are the checks that only a working
+    ``checks`` maps each check to its points (they add up to
+    ``max_points``) and its label; ``work_checks`` are the checks that only a working
     solution passes. The other checks test properties that a stub or a
     constant also has (a type, keys, a length): they give points only when a
     work check passed or the values are those of a known mistake computed on
@@ -61,7 +61,7 @@ class Checks:
 
     task: str
     max_points: int
-    check_points: dict[str, int]
+    checks: dict[str, tuple[int, str]]
     work_checks: tuple[str, ...]
     failed: dict[str, str] = field(default_factory=dict)
     # set when the values show real computation, e.g. they match a known mistake
@@ -72,10 +72,10 @@ class Checks:
 
     def worked(self) -> bool:
         return self.evidence_of_work or any(check not in self.failed for check in self.work_checks
-                                            if check in self.check_points)
+                                            if check in self.checks)
 
     def grade(self) -> TaskGrade:
-        points = self.check_points
+        points = {name: check_points for name, (check_points, _) in self.checks.items()}
         # one message per cause: checks failed for the same reason share it, with their points summed
         lost: dict[str, int] = {}
         for name, message in self.failed.items():
