@@ -1,13 +1,15 @@
 """Fixtures that the self-checks and the grader share: the exercise's shapes, small models and data.
 
-* ``ScriptedClassifier`` with ``scripted_loader``: a classifier whose
-  predictions are known in advance, for the evaluation tasks (3a, 3b).
+* ``ScriptedClassifier`` with ``inputs_predicting``/``scripted_loader``: a
+  classifier whose predictions are chosen in advance, for the evaluation
+  tasks (3a, 3b).
 * ``SyntheticMNIST``: a dataset shaped like torchvision's MNIST, with random images.
-* ``TinyClassifier`` and ``RecordingSGD``: a one-layer model and a plain SGD
+* ``TinyClassifier`` and ``RecordingSGD``: a one-layer model and an SGD
   optimizer that log what a training loop does with them (2a).
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -20,39 +22,58 @@ N_CLASSES = 10
 FIXED_MLP_DIMS = [28 * 28, 32, 32, 32, 10]
 
 EVALUATION_BATCH_SIZE = 4
+# ScriptedClassifier: logits = first N_CLASSES features * scale + offset
 _LOGIT_SCALE = 4.0
 _LOGIT_OFFSET = -2.0
+# the input feature of the class to predict; every other feature stays below it
+PREDICTED_FEATURE = 1.0
+# the other features' largest value when inputs_predicting draws them at random
+NOISE_SCALE = 0.5
 
 
 class ScriptedClassifier(nn.Module):
-    """Predicts for every input the class whose one-hot code the input holds."""
+    """Predicts for every input the class whose feature is the largest of the input's first N_CLASSES.
+
+    ``inputs_predicting`` makes inputs whose predictions are chosen in advance.
+    """
 
     def __init__(self):
         super().__init__()
         # a parameter, so that the model has a device like any trained model
         self.offset = nn.Parameter(torch.zeros(1))
 
-    def forward(self, codes: torch.Tensor) -> torch.Tensor:
-        return codes.flatten(1) * _LOGIT_SCALE + _LOGIT_OFFSET + self.offset
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs.flatten(1)[:, :N_CLASSES] * _LOGIT_SCALE + _LOGIT_OFFSET + self.offset
 
 
-def scripted_loader(predictions: Sequence[int], labels: Sequence[int]) -> DataLoader:
-    """Inputs that make ``ScriptedClassifier`` predict ``predictions``, with ``labels``."""
-    codes = nn.functional.one_hot(torch.tensor(predictions), N_CLASSES).float()
-    return DataLoader(TensorDataset(codes.view(len(predictions), 1, 2, N_CLASSES // 2),
-                                    torch.tensor(labels)),
-                      batch_size=EVALUATION_BATCH_SIZE, shuffle=False)
+def inputs_predicting(predictions: Sequence[int], sample_shape: Sequence[int],
+                      noise: torch.Generator | None = None) -> torch.Tensor:
+    """Inputs (N x *sample_shape) for which ``ScriptedClassifier`` predicts ``predictions`` (N,).
+
+    The predicted class's feature is ``PREDICTED_FEATURE``; the other
+    features are 0, or uniform below ``NOISE_SCALE`` drawn from ``noise``.
+    """
+    n_samples, n_features = len(predictions), math.prod(sample_shape)
+    if noise is None:
+        inputs = torch.zeros(n_samples, n_features)
+    else:
+        inputs = torch.rand((n_samples, n_features), generator=noise) * NOISE_SCALE
+    inputs[torch.arange(n_samples), torch.as_tensor(predictions)] = PREDICTED_FEATURE
+    return inputs.reshape(n_samples, *sample_shape)
+
+
+def scripted_loader(predictions: Sequence[int], labels: Sequence[int],
+                    sample_shape: Sequence[int] = (1, 2, N_CLASSES // 2), batch_size: int = EVALUATION_BATCH_SIZE,
+                    noise: torch.Generator | None = None) -> DataLoader:
+    """A loader of ``inputs_predicting(predictions, ...)`` with int64 ``labels``, in order."""
+    inputs = inputs_predicting(predictions, sample_shape, noise)
+    return DataLoader(TensorDataset(inputs, torch.as_tensor(labels, dtype=torch.long)), batch_size=batch_size,
+                      shuffle=False)
 
 
 def batches_of(values: Sequence[int]) -> list[list[int]]:
+    """``values`` in batches of ``EVALUATION_BATCH_SIZE``, the last one shorter, as ``scripted_loader`` gives them."""
     return [list(values[start:start + EVALUATION_BATCH_SIZE]) for start in range(0, len(values), EVALUATION_BATCH_SIZE)]
-
-
-
-
-
-
-# 10 samples (batches of 4, 4 and 2), 7 predicted correctly
 
 
 class TinyClassifier(nn.Module):
@@ -84,16 +105,18 @@ class TinyClassifier(nn.Module):
 
 
 class RecordingSGD:
-    """Plain SGD (p -= lr * grad) that records the parameters and gradients it sees at every step.
+    """SGD (p -= lr * v, v = momentum * v + grad) that logs its calls and the parameters and gradients it saw.
 
     It offers what a training loop uses of an optimizer (``zero_grad``,
-    ``step``, ``param_groups``) and logs its calls into ``events``. It is not a
-    torch.optim optimizer on purpose: the first torch.optim optimizer of a
-    session costs about a second of imports inside PyTorch.
+    ``step``, ``param_groups``) and appends "zero_grad" and "step" to
+    ``events``. It is not a torch.optim optimizer on purpose: the first
+    torch.optim optimizer of a session costs about a second of imports inside
+    PyTorch. With ``momentum`` 0 it is plain SGD.
     """
 
-    def __init__(self, params, lr: float, events: list[str]):
-        self.param_groups = [{"params": list(params), "lr": lr}]
+    def __init__(self, params, lr: float, events: list[str], momentum: float = 0.0):
+        self.param_groups = [{"params": list(params), "lr": lr, "momentum": momentum}]
+        self.velocities: dict[int, torch.Tensor] = {}
         self.events = events
         self.seen_parameters: list[list[torch.Tensor]] = []
         self.seen_gradients: list[list[torch.Tensor]] = []
@@ -121,8 +144,14 @@ class RecordingSGD:
         with torch.no_grad():
             for group in self.param_groups:
                 for parameter in group["params"]:
-                    if parameter.grad is not None:
-                        parameter.add_(parameter.grad, alpha=-group["lr"])
+                    if parameter.grad is None:
+                        continue
+                    step = parameter.grad
+                    if group["momentum"]:
+                        velocity = self.velocities.get(id(parameter))
+                        step = step.clone() if velocity is None else velocity.mul_(group["momentum"]).add_(step)
+                        self.velocities[id(parameter)] = step
+                    parameter.add_(step, alpha=-group["lr"])
         return loss
 
 

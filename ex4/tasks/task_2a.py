@@ -411,8 +411,8 @@ def first_batch_losses(loader: DataLoader) -> dict[str, list[float]]:
     return losses
 
 
-def training_setup(events: list[str]) -> tuple[nn.Module, torch.optim.Optimizer, nn.Module, DataLoader]:
-    """Model, SGD optimizer, loss and loader that append to ``events`` when used."""
+def training_setup(events: list[str]) -> tuple[nn.Module, RecordingSGD, nn.Module, DataLoader]:
+    """Model, SGD optimizer with momentum, loss and loader that append to ``events`` when used."""
 
     class RecordingModel(nn.Sequential):
         def forward(self, batch):
@@ -422,15 +422,6 @@ def training_setup(events: list[str]) -> tuple[nn.Module, torch.optim.Optimizer,
         def zero_grad(self, set_to_none: bool = True):
             events.append("zero_grad")
             super().zero_grad(set_to_none)
-
-    class RecordingSGD(torch.optim.SGD):
-        def zero_grad(self, set_to_none: bool = True):
-            events.append("zero_grad")
-            super().zero_grad(set_to_none)
-
-        def step(self, closure=None):
-            events.append("step")
-            return super().step(closure)
 
     class RecordingLoss(nn.CrossEntropyLoss):
         def forward(self, predictions, labels):
@@ -443,7 +434,7 @@ def training_setup(events: list[str]) -> tuple[nn.Module, torch.optim.Optimizer,
                            nn.Linear(TRAIN_HIDDEN, N_CLASSES))
     first_weight = next(model.parameters())
     first_weight.register_hook(lambda grad: events.append("backward"))
-    optimizer = RecordingSGD(model.parameters(), lr=TRAIN_LR, momentum=TRAIN_MOMENTUM)
+    optimizer = RecordingSGD(model.parameters(), lr=TRAIN_LR, events=events, momentum=TRAIN_MOMENTUM)
     images = torch.randn((TRAIN_SAMPLES, *TRAIN_FEATURE_SHAPE), generator=generator(500))
     labels = torch.randint(N_CLASSES, (TRAIN_SAMPLES,), generator=generator(501))
     loader = DataLoader(TensorDataset(images, labels), batch_size=TRAIN_BATCH, shuffle=False)

@@ -28,6 +28,7 @@ TASK = "3a"
 TITLE = "`compute_accuracy`"
 POINTS = 20
 
+# 10 samples (batches of 4, 4 and 2), 7 predicted correctly
 _ACCURACY_LABELS = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3]
 _ACCURACY_PREDICTIONS = [3, 1, 4, 0, 5, 9, 7, 6, 5, 8]
 
@@ -153,7 +154,6 @@ from instructor.grading.probes import (
     generator,
     guarded,
     number_or_none,
-    oracle_model,
     type_name,
 )
 from instructor.grading.verdicts import ACCURACY_TOL, FLOAT_TYPES, Checks, TaskGrade, close
@@ -199,7 +199,7 @@ def probe(namespace: dict, task_job: dict, state: dict) -> dict:
 
 
 def call_accuracy(compute_accuracy: Callable, case: dict) -> dict:
-    value = compute_accuracy(oracle_model(), case_loader(case, 900))
+    value = compute_accuracy(ScriptedClassifier(), case_loader(case, 900))
     return {"type": type_name(value), "value": number_or_none(value), "case": case}
 
 

@@ -251,7 +251,6 @@ from instructor.grading.probes import (
     generator,
     guarded,
     number_or_none,
-    oracle_model,
     type_name,
 )
 from instructor.grading.verdicts import ACCURACY_TOL, FLOAT_TYPES, Checks, TaskGrade, close
@@ -307,7 +306,7 @@ def probe(namespace: dict, task_job: dict, state: dict) -> dict:
 
 
 def call_per_class(per_class: Callable, case: dict) -> dict:
-    returned = per_class(oracle_model(), case_loader(case, 1000))
+    returned = per_class(ScriptedClassifier(), case_loader(case, 1000))
     if not isinstance(returned, dict):
         raise ProbeError(f"it returned {type_name(returned)}, expected a dict")
     return {"entries": [{"key_type": type_name(key), "key": number_or_none(key), "key_repr": repr(key)[:40],

@@ -22,9 +22,9 @@ from collections.abc import Callable
 import numpy
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader
 
-from ex4.fixtures import MNIST_IMAGE_SHAPE, N_CLASSES, SyntheticMNIST
+from ex4.fixtures import MNIST_IMAGE_SHAPE, N_CLASSES, SyntheticMNIST, scripted_loader
 from ex4.model_properties import MAX_PARAMETER_ORDERINGS, load_values, shape_matched_orderings
 from instructor.grading.task_namespace import build_namespace, describe_exception, run_statements
 
@@ -39,9 +39,6 @@ BATCH_1A = 6
 # MNIST-shaped synthetic data for every task: a few batches, the last one short
 SYNTHETIC_LOADERS = {"train": {"samples": 40, "batch": 16}, "test": {"samples": 24, "batch": 12}}
 
-# pixel value that makes the oracle model predict a class; the others stay below it
-ORACLE_HIGH = 1.0
-ORACLE_NOISE = 0.5
 
 
 # built-in and NumPy scalar types by identity; everything else is named by what it is an instance of
@@ -301,24 +298,6 @@ def recording_loader(name: str, spec: dict, seed_offset: int, iterations: list[s
 # --------------------------------------------------------------------- tasks 3a and 3b
 
 
-def oracle_model() -> nn.Module:
-    """Flatten + Linear whose logits are the first 10 pixels: an image says what is predicted."""
-    model = nn.Sequential(nn.Flatten(), nn.Linear(MNIST_FEATURES, N_CLASSES))
-    with torch.no_grad():
-        model[1].weight.zero_()
-        model[1].weight[:, :N_CLASSES] = torch.eye(N_CLASSES)
-        model[1].bias.zero_()
-    return model
-
-
-def images_predicting(predicted: torch.Tensor, seed_offset: int) -> torch.Tensor:
-    """MNIST-shaped images for which oracle_model predicts ``predicted`` (N,)."""
-    images = torch.rand((len(predicted), MNIST_FEATURES), generator=generator(seed_offset)) * ORACLE_NOISE
-    images[torch.arange(len(predicted)), predicted] = ORACLE_HIGH
-    return images.reshape(len(predicted), *MNIST_IMAGE_SHAPE)
-
-
 def case_loader(case: dict, seed_offset: int) -> DataLoader:
-    images = images_predicting(torch.tensor(case["predicted"]), seed_offset)
-    labels = torch.tensor(case["labels"], dtype=torch.long)
-    return DataLoader(TensorDataset(images, labels), batch_size=case["batch"], shuffle=False)
+    """MNIST-shaped images for which ``ScriptedClassifier`` predicts ``case["predicted"]``, with its labels."""
+    return scripted_loader(case["predicted"], case["labels"], MNIST_IMAGE_SHAPE, case["batch"], generator(seed_offset))
