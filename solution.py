@@ -115,28 +115,30 @@ def train_models(models: list[nn.Module], train_loader: DataLoader,
                  loss_fn: nn.Module) -> tuple[list[torch.optim.Optimizer], list[list[float]]]:
     """Task 2b: one Adam optimizer per model, each model trained for one epoch.
 
-    ``N_EPOCHS_2B`` and ``announce_training`` are the given code of the
-    notebook's Task 2b cell, under the same names, so that the region below
-    is the notebook's.
+    ``N_EPOCHS_2B``, ``announce_training`` and the loop over the models are
+    the given code of the notebook's Task 2b cell, under the same names, so
+    that the region below is the notebook's.
     """
     N_EPOCHS_2B = 1  # the name of the notebook's constant
 
     def announce_training(model_index: int) -> None:
-        """Say which model is training: call it before training models[model_index].
+        """Say which model is training; the loop below calls it before training models[model_index].
 
         tqdm.write prints like print, without breaking a progress bar.
         """
         tqdm.write(f"Training model {model_index + 1}/{len(models)}")
 
-    ### BEGIN SOLUTION 2b
-    optimizers = [torch.optim.Adam(model.parameters(), lr=0.04) for model in models]
+    optimizers = []
     losses = []
-    for i, (model, optimizer) in enumerate(zip(models, optimizers)):
+    for i, model in enumerate(models):
         announce_training(i)
+        ### BEGIN SOLUTION 2b
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.04)
         model_losses = train(model, train_loader, optimizer, loss_fn, n_epochs=N_EPOCHS_2B)
         print(f"Model {i + 1}: the last loss is {model_losses[-1]:.4f}")
+        optimizers.append(optimizer)
         losses.append(model_losses)
-    ### END SOLUTION 2b
+        ### END SOLUTION 2b
     return optimizers, losses
 
 

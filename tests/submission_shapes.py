@@ -324,11 +324,9 @@ def evaluate_after_training(notebook):
     accuracy = notebook.cells.pop(cell_index(notebook, ACCURACY_CELL))
     notebook.cells.insert(cell_index(notebook, TRAINING_2B_CELL), accuracy)
     set_region(notebook, "2b", """
-        optimizers = [torch.optim.Adam(model.parameters(), lr=0.04) for model in models]
-        losses = []
-        for model, optimizer in zip(models, optimizers):
-            losses.append(train(model, train_loader, optimizer, loss_fn, n_epochs=1))
-            print(compute_accuracy(model, test_loader))
+        optimizers.append(torch.optim.Adam(model.parameters(), lr=0.04))
+        losses.append(train(model, train_loader, optimizers[-1], loss_fn, n_epochs=1))
+        print(compute_accuracy(model, test_loader))
         """)
 
 

@@ -102,7 +102,7 @@ def test_the_reference_notebook_gives_every_task_at_its_cell(reference_notebook,
         cell_holding(reference_notebook, 'print(f"Model {model_index + 1} parameter shapes:")'),
         cell_holding(reference_notebook, "non_learnable_tensor = torch.tensor")}
     assert {s.where for s in graded(tasks["2b"])} == {cell_holding(reference_notebook, "### BEGIN SOLUTION 2b")}
-    assert any(s.source.startswith("for i, (model, optimizer) in enumerate") for s in tasks["2b"].task_code)
+    assert any(s.source.startswith("for i, model in enumerate(models):") for s in tasks["2b"].task_code)
 
 
 def test_the_context_leaves_out_data_loading_training_plots_and_self_checks(reference_submission):

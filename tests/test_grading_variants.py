@@ -10,6 +10,7 @@ on two cores.
 from __future__ import annotations
 
 import hashlib
+import textwrap
 from pathlib import Path
 
 import nbformat
@@ -64,12 +65,23 @@ model2 = SimpleMLP(dims=[28 * 28, 32, 32, 32, 10])
 model3 = nn.Sequential(nn.Linear(28 * 28, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(),
                        nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 10))
 """
+# the body of the given loop over the models (i, model)
 TRAIN_2B = """
-optimizers = [torch.optim.{optimizer}(model.parameters(), lr={lr}) for model in models]
-losses = []
-for model, optimizer in zip(models, optimizers):
-    losses.append(train(model, {loader}, optimizer, loss_fn, n_epochs=1))
+optimizer = torch.optim.{optimizer}(model.parameters(), lr={lr})
+optimizers.append(optimizer)
+losses.append(train(model, {loader}, optimizer, loss_fn, n_epochs=1))
 """
+# the given loop of the 2b cell, which a student may replace by their own code
+GIVEN_2B_LOOP = "optimizers = []\nlosses = []\nfor i, model in enumerate(models):\n"
+
+
+def with_own_2b_code(notebook: nbformat.NotebookNode, code: str) -> None:
+    """The 2b cell with its given loop and the region in it replaced by ``code`` (a student's own loop)."""
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and GIVEN_2B_LOOP in cell.source:
+            cell.source = cell.source[:cell.source.index(GIVEN_2B_LOOP)] + textwrap.dedent(code).strip("\n")
+            return
+    raise AssertionError("the reference notebook has no given 2b loop")
 ACCURACY_3B = """
 device = model_device(model)
 correct = {{c: 0 for c in range(10)}}
@@ -128,10 +140,14 @@ def variants() -> dict[str, tuple[callable, dict[str, int]]]:
         print("loss", losses[-1])
         """))
     add("alt_2b_loop_and_append", {}, lambda nb: with_region(nb, "2b", """
-        optimizers = []
-        for model in models:
-            optimizers.append(torch.optim.Adam(params=model.parameters(), lr=4e-2))
-        losses = [train(m, train_loader, o, loss_fn, 1) for m, o in zip(models, optimizers)]
+        optimizers.append(torch.optim.Adam(params=model.parameters(), lr=4e-2))
+        losses += [train(models[i], train_loader, optimizers[-1], loss_fn, 1)]
+        """))
+    add("alt_2b_own_loop_instead_of_the_given_one", {}, lambda nb: with_own_2b_code(nb, """
+        optimizers = [torch.optim.Adam(model.parameters(), lr=0.04) for model in models]
+        losses = []
+        for model, optimizer in zip(models, optimizers):
+            losses.append(train(model, train_loader, optimizer, loss_fn, n_epochs=1))
         """))
     add("alt_3a_torch_max_no_grad_free", {}, lambda nb: with_region(nb, "3a", """
         with torch.enable_grad():
@@ -250,9 +266,10 @@ def variants() -> dict[str, tuple[callable, dict[str, int]]]:
                                .replace(", n_epochs=1", "")))
     add("2b_one_shared_optimizer", {"2b": lost("2b", "one_optimizer_per_model")},
         lambda nb: with_region(nb, "2b", """
-        shared = torch.optim.Adam([p for model in models for p in model.parameters()], lr=0.04)
-        optimizers = [shared] * len(models)
-        losses = [train(model, train_loader, shared, loss_fn, n_epochs=1) for model in models]
+        if i == 0:
+            shared = torch.optim.Adam([p for m in models for p in m.parameters()], lr=0.04)
+        optimizers.append(shared)
+        losses.append(train(model, train_loader, shared, loss_fn, n_epochs=1))
         """))
 
     # ---- Task 3a mistakes

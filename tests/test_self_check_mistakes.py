@@ -1046,6 +1046,13 @@ def test_a_forward_stub_left_in_place_is_named():
     assert "HalfDone.forward still raises" in verdict and checking.NOT_IMPLEMENTED in verdict
 
 
+def test_2b_models_trained_without_appending_is_not_the_stub():
+    """The loop body trains every model but appends nothing: the lists are empty, as in the stub."""
+    models, _, _, loader = train_2b()
+    _, verdict = run("2b", (models, [], [], loader))
+    assert checking.NOT_IMPLEMENTED not in verdict and "append each model's optimizer" in verdict
+
+
 def test_one_task_2b_list_still_none_is_not_the_stub():
     models, _, losses, loader = train_2b()
     _, verdict = run("2b", (models, None, losses, loader))

@@ -112,7 +112,8 @@ def stub_namespace() -> dict:
     """
     reference = nbformat.read(NOTEBOOK_PATH, as_version=4)
     student = release.release_notebook(reference, SOLUTION_PATH.read_text(encoding="utf-8"))
-    namespace: dict = {}
+    namespace: dict = {"models": [solution.SimpleMLP(dims=DIMS_2B)],
+                       "train_loader": separable_loader(BATCH_SIZE_2B, BATCH_SIZE_2B)}
     for cell in student.cells:
         if cell.cell_type != "code":
             continue
@@ -123,8 +124,13 @@ def stub_namespace() -> dict:
         for region in find_regions(cell.source):
             if not region.indent:
                 exec(textwrap.dedent(region.body), namespace)
+            elif not release._inside_function(cell.source, region.begin_line, "cell"):
+                # a region in a given loop (2b): the loop and the lists it fills, as the cell runs them
+                statements = [node for node in ast.parse(cell.source).body
+                              if node.lineno <= region.begin_line + 1 <= node.end_lineno
+                              or isinstance(node, ast.Assign) and isinstance(node.value, ast.List)]
+                exec(compile(ast.Module(statements, []), "<released notebook>", "exec"), namespace)
     namespace["models"] = [solution.SimpleMLP(dims=DIMS_2B)]
-    namespace["train_loader"] = separable_loader(BATCH_SIZE_2B, BATCH_SIZE_2B)
     return namespace
 
 

@@ -44,6 +44,16 @@ def task_2b_results(models: Sequence[nn.Module], optimizers: object, losses: obj
     def defined() -> str:
         if optimizers is None and losses is None:
             raise NotStarted("optimizers and losses are still None")
+        if isinstance(optimizers, list) and isinstance(losses, list) and not optimizers and not losses:
+            trained = any(p.grad is not None for model in models if isinstance(model, nn.Module)
+                          for p in model.parameters())
+            if not trained:
+                raise NotStarted("optimizers and losses are still empty and no model was trained: the body "
+                                 "of the loop over the models is still the TODO stub")
+            raise CheckFailed("one optimizer and one list of losses per model in optimizers and losses",
+                              "two empty lists, although the models were trained",
+                              "append each model's optimizer to optimizers and the list of losses train() "
+                              "returns to losses, inside the loop")
         for name, value in (("optimizers", optimizers), ("losses", losses)):
             if value is None:
                 raise CheckFailed(f"{name} to be a list", "None (from the TODO stub)",
