@@ -1,4 +1,4 @@
-"""The whole repository passes the lint rules of ruff.toml (the test command runs them)."""
+"""The whole repository passes the lint rules in pyproject.toml (the test command runs them)."""
 from __future__ import annotations
 
 import subprocess

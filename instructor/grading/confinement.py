@@ -58,7 +58,6 @@ FS_READ_WRITE = FS_ALL_ABI_1 & ~(FS_EXECUTE | FS_MAKE_CHAR | FS_MAKE_BLOCK) | FS
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_PDEATHSIG = 1
 PR_SET_KEEPCAPS = 8
-PR_SET_DUMPABLE = 4
 CAP_DAC_READ_SEARCH = 2
 LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
@@ -172,11 +171,6 @@ def set_no_new_privs() -> None:
 
 def set_parent_death_signal(signal_number: int) -> None:
     _check(_libc.prctl(PR_SET_PDEATHSIG, signal_number, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
-
-
-def set_not_dumpable() -> None:
-    """Other processes of the same user may not ptrace this one or read its /proc memory."""
-    _check(_libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "prctl(PR_SET_DUMPABLE)")
 
 
 def unshare(flags: int) -> None:
