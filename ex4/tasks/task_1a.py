@@ -34,12 +34,7 @@ from ex4.mlp_hints import (
     trace,
     weight_shapes,
 )
-from ex4.model_properties import (
-    AFFINE_TOLERANCE,
-    affine_residual,
-    count_parameters,
-    expected_parameter_count,
-)
+from ex4.model_properties import AFFINE_TOLERANCE, affine_residual, count_parameters, expected_parameter_count
 
 TASK = "1a"
 TITLE = "`SimpleMLP(dims)`"

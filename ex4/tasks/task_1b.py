@@ -33,10 +33,7 @@ from ex4.mlp_hints import (
     structure_hint,
     trace,
 )
-from ex4.model_properties import (
-    load_values,
-    shape_matched_orderings,
-)
+from ex4.model_properties import load_values, shape_matched_orderings
 
 TASK = "1b"
 TITLE = "three equivalent models"

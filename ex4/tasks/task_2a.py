@@ -26,9 +26,7 @@ from ex4.checking import (
 )
 from ex4.fixtures import RecordingSGD, TinyClassifier
 from ex4.mlp_hints import relation_between
-from ex4.model_properties import (
-    load_values,
-)
+from ex4.model_properties import load_values
 
 TASK = "2a"
 TITLE = "`train`"
@@ -43,10 +41,6 @@ _N_EPOCHS_2A = 2
 _LEARNING_RATE_2A = 0.1
 _FIT_N_EPOCHS = 30
 _FIT_LEARNING_RATE = 0.5
-
-
-
-
 
 
 class _RecordingLoss(nn.Module):

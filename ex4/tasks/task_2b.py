@@ -34,8 +34,6 @@ ADAM_DEFAULT_LEARNING_RATE = 1e-3
 _LOSS_WINDOW_SHARE = 0.1
 
 
-
-
 @seeded
 def task_2b_results(models: Sequence[nn.Module], optimizers: object, losses: object,
                     train_loader: DataLoader) -> list[CheckResult]:

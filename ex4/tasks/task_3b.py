@@ -245,14 +245,7 @@ def check_task_3b(compute_accuracy_per_class_fn: Callable) -> None:
 
 
 # ==== grader only: students receive this module up to this line (instructor/shipped.py) ====
-from instructor.grading.probes import (
-    ProbeError,
-    case_loader,
-    generator,
-    guarded,
-    number_or_none,
-    type_name,
-)
+from instructor.grading.probes import ProbeError, case_loader, generator, guarded, number_or_none, type_name
 from instructor.grading.verdicts import ACCURACY_TOL, FLOAT_TYPES, Checks, TaskGrade, close
 
 # check -> (points, what it tests as students read it); WORK_CHECKS: see ex4/tasks/__init__.py

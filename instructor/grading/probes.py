@@ -1,13 +1,14 @@
-"""What the sandboxed process runs for each task, on inputs the grader chooses.
+"""What the sandboxed process runs for each task, on inputs the grader chooses: the tools of the probes.
 
-This module imports only the standard library, torch and ``model_properties``
-(checks shared with the self-checks): the sandbox loads it by file path,
-without the project on ``sys.path``, from a scratch folder that holds a copy
-of ``model_properties.py``. Every probe takes a
-namespace (the reference definitions with one task's definition taken from
-the submission) and returns plain JSON data -- shapes, numbers, type names --
-never a verdict. The grader runs the same probe on the reference namespace in
-its own process and compares the two results (see ``grading.verdicts``).
+The sandbox imports this module from its module folder, which holds copies
+of the student code (``utils.py``, ``ex4/``) and of the few grader modules
+the probes need, without the project on ``sys.path``. ``run_probe`` builds a
+task's namespace (the reference definitions with the task's definition taken
+from the submission) and calls the task module's ``probe``
+(``ex4/tasks/task_<id>.py``), which returns plain JSON data -- shapes,
+numbers, type names -- never a verdict. The grader runs the same probe on the
+reference namespace and compares the two results with the task module's
+``verdict``.
 
 All inputs are synthetic and seeded: MNIST-shaped float images
 (BS x 1 x 28 x 28) and int64 labels, a few dozen samples per case.

@@ -2,8 +2,8 @@
 
 This source is sent only in the reference's own 2b job (never to a task that
 runs student code, which must not hold Task 2b's answer) and executed there
-by ``probes.probe_2b``; the grader imports ``HYPOTHESES`` to turn a match
-into points. A submission's 2b result is judged by behaviour: the weights of
+by Task 2b's probe (``ex4/tasks/task_2b.py``), whose verdict imports ``HYPOTHESES``
+to turn a match into points. A submission's 2b result is judged by behaviour: the weights of
 every model after its code ran must match one of these trainings, started
 from the same grader-drawn initial weights on the same grader-drawn loaders.
 """
