@@ -180,6 +180,14 @@ def _known_error_hint(error: BaseException) -> str | None:
     if "does not require grad" in text:
         return ("the loss has no gradient: compute the predictions without torch.no_grad() and "
                 "without .detach(), and call backward() on the loss tensor itself")
+    if 'missing the required "forward" function' in text:
+        return ("a module without forward() was called: spell the method `def forward(self, x)` in your "
+                "class, and call the layers of an nn.ModuleList one by one (a ModuleList has no forward)")
+    if "before Module.__init__() call" in text:
+        return "call super().__init__() first in your __init__, before assigning layers to self"
+    if "expected target dtype" in text or ("target" in text and "Float" in text and "Long" in text):
+        return ("pass the labels to loss_fn as they come from the data loader (int64 class indices), "
+                "not converted with .float()")
     return None
 
 

@@ -29,6 +29,8 @@ _LOGIT_OFFSET = -2.0
 PREDICTED_FEATURE = 1.0
 # the other features' largest value when inputs_predicting draws them at random
 NOISE_SCALE = 0.5
+# ScriptedClassifier's logit of the predicted class on inputs_predicting's inputs without noise
+LARGEST_LOGIT = PREDICTED_FEATURE * _LOGIT_SCALE + _LOGIT_OFFSET
 
 
 class ScriptedClassifier(nn.Module):
@@ -65,10 +67,13 @@ def inputs_predicting(predictions: Sequence[int], sample_shape: Sequence[int],
 def scripted_loader(predictions: Sequence[int], labels: Sequence[int],
                     sample_shape: Sequence[int] = (1, 2, N_CLASSES // 2), batch_size: int = EVALUATION_BATCH_SIZE,
                     noise: torch.Generator | None = None) -> DataLoader:
-    """A loader of ``inputs_predicting(predictions, ...)`` with int64 ``labels``, in order."""
+    """A loader of ``inputs_predicting(predictions, ...)`` with int64 ``labels``, in order.
+
+    Its dataset has MNIST's ``targets`` and ``classes``, which some solutions count with.
+    """
     inputs = inputs_predicting(predictions, sample_shape, noise)
-    return DataLoader(TensorDataset(inputs, torch.as_tensor(labels, dtype=torch.long)), batch_size=batch_size,
-                      shuffle=False)
+    dataset = SyntheticMNIST(inputs, torch.as_tensor(labels, dtype=torch.long), train=False)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False)
 
 
 def batches_of(values: Sequence[int]) -> list[list[int]]:

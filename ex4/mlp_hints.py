@@ -163,6 +163,8 @@ def relation_between(before: object, after: object) -> str | None:
     return None
 
 
+BATCH_FLATTENED_HINT = ("the whole batch was flattened into one vector (x.flatten(), view(-1) or nn.Flatten(0)): "
+                        "keep the batch dimension and flatten each image, e.g. x.flatten(1) or nn.Flatten()")
 FLATTEN_HINT = ("flatten the images to (BS x features) before the first layer, e.g. with nn.Flatten() "
                 "as in SimpleFixedMLP: nn.Linear works on the last dimension only")
 _OUTPUT_HINTS = {
@@ -233,6 +235,9 @@ def order_hint(calls: list[LayerCall], dims: Sequence[int],
     first = calls[0].input
     if isinstance(first, torch.Tensor) and first.dim() > 2:
         return FLATTEN_HINT
+    if isinstance(first, torch.Tensor) and (first.dim() == 1 or first.shape[0] == 1) \
+            and first.numel() > dims[0] and first.numel() % dims[0] == 0:
+        return BATCH_FLATTENED_HINT
     layers = [call.layer for call in calls]
     if len({id(layer) for layer in layers}) < len(layers):
         return ("one nn.Linear object is applied more than once in a forward pass: every layer needs "

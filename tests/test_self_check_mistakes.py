@@ -10,6 +10,7 @@ they would write it in the notebook; all runs are seeded by the self-checks
 from __future__ import annotations
 
 import linecache
+import operator
 import time
 from collections import OrderedDict, defaultdict
 
@@ -261,7 +262,42 @@ class ReturnsPredictedClass(solution.SimpleMLP):
         return super().forward(input).argmax(dim=1)
 
 
+class FlattensWholeBatch(nn.Module):
+    """x.flatten() without start_dim: the batch dimension is flattened too."""
+
+    def __init__(self, dims):
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+
+    def forward(self, x):
+        x = x.flatten()
+        for index, layer in enumerate(self.layers):
+            x = layer(x)
+            x = torch.relu(x) if index < len(self.layers) - 1 else x
+        return x
+
+
+class ForwardMisspelled(nn.Module):
+    def __init__(self, dims):
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+
+    def foward(self, x):
+        return x
+
+
+class SuperInitMissing(nn.Module):
+    def __init__(self, dims):
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+
+    def forward(self, x):
+        return x
+
+
 MISTAKES_1A = {
+    "flatten-whole-batch": (FlattensWholeBatch, "output shape", ["whole batch was flattened", "x.flatten(1)"]),
+    "forward-misspelled": (ForwardMisspelled, "output shape", ["spell the method `def forward(self, x)`"]),
+    "super-init-missing": (SuperInitMissing, "builds", ["call super().__init__() first"]),
     "relu-after-last-layer": (ReluAfterLastLayer, "logits", ["followed by a ReLU"]),
     "softmax-at-the-end": (SoftmaxAtTheEnd, "logits", ["probabilities", "softmax"]),
     "log-softmax-at-the-end": (LogSoftmaxAtTheEnd, "logits", ["log-probabilities", "log_softmax"]),
@@ -420,7 +456,21 @@ def model3_shares_model1s_layers():
                                           nn.ReLU(), model1.hidden_layer2, nn.ReLU(), model1.output_layer)
 
 
+def shared_hidden_layer_1b() -> tuple:
+    hidden = nn.Linear(32, 32)
+    return with_model(2, nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.ReLU(), hidden, nn.ReLU(), hidden,
+                                       nn.ReLU(), nn.Linear(32, 10)))
+
+
+def one_layer_without_bias_1b() -> tuple:
+    return with_model(2, nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 32, bias=False),
+                                       nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 10)))
+
+
 MISTAKES_1B = {
+    "model3-shares-a-hidden-layer": (shared_hidden_layer_1b, "parameter shapes",
+                                     ["one nn.Linear object is used for two layers"]),
+    "model3-one-layer-without-bias": (one_layer_without_bias_1b, "parameter shapes", ["a layer has no bias"]),
     "model1-is-the-class": (lambda: with_model(0, solution.SimpleFixedMLP), "models defined",
                             ["SimpleFixedMLP()", "only names the class"]),
     "model2-is-the-class": (lambda: with_model(1, solution.SimpleMLP), "models defined", ["only names the class"]),
@@ -598,8 +648,33 @@ MISTAKES_2A = {
     "loss-times-batch-size": ({"append": "times batch"}, "loss values", ["already averages over the batch"]),
     "loss-recomputed-after-step": ({"recompute_after_step": True}, "loss values", ["computed before the step"]),
 }
+def train_with_float_labels(model, dataloader, optimizer, loss_fn, n_epochs=20, show_progress=True):
+    losses = []
+    for _ in range(n_epochs):
+        for batch, labels in dataloader:
+            optimizer.zero_grad()
+            loss = loss_fn(model(batch), labels.float())
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+    return losses
+
+
+def train_with_keyword_arguments(model, dataloader, optimizer, loss_fn, n_epochs=20, show_progress=True):
+    losses = []
+    for _ in range(n_epochs):
+        for batch, labels in dataloader:
+            optimizer.zero_grad()
+            loss = loss_fn(input=model(batch), target=labels)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+    return losses
+
+
 MISTAKE_FUNCTIONS_2A = {
     "item-before-backward": (train_with_item_before_backward, "runs", ["backward() is a method of the loss tensor"]),
+    "labels-as-float": (train_with_float_labels, "runs", ["not converted with .float()"]),
 }
 
 CORRECT_2A = {
@@ -636,6 +711,7 @@ def train_grads_set_to_none(model, dataloader, optimizer, loss_fn, n_epochs=20, 
 
 
 CORRECT_2A["model-zero-grad"] = train_model_zero_grad
+CORRECT_2A["keyword-arguments-to-loss-fn"] = train_with_keyword_arguments
 CORRECT_2A["grads-set-to-none"] = train_grads_set_to_none
 
 
@@ -716,8 +792,8 @@ MISTAKES_2B = {
 
 
 # ============================================================================= Task 3a
-def make_accuracy(count_correct, count_samples):
-    """compute_accuracy with the given code around the region, as students get it."""
+def make_accuracy(count_correct, count_samples, divide=operator.truediv):
+    """compute_accuracy with the given code around the region, as students get it (``divide``: the last line)."""
 
     def compute_accuracy(model, dataloader):
         device = model_device(model)
@@ -733,7 +809,7 @@ def make_accuracy(count_correct, count_samples):
         model.train(was_training)
         if counters["samples"] == 0:
             raise ValueError("the dataloader yielded no samples, so accuracy is undefined")
-        return counters["correct"] / counters["samples"]
+        return divide(counters["correct"], counters["samples"])
 
     return compute_accuracy
 
@@ -774,6 +850,10 @@ MISTAKES_3A = {
     "counts-wrong-predictions": (make_accuracy(lambda t, o, y: t + (o.argmax(dim=1) != y).sum().item(),
                                                add_samples), "known accuracy", ["wrongly classified"]),
     "n-samples-never-counted": (make_accuracy(add_correct, lambda t, o, y: t), "runs", ["n_samples is still 0"]),
+    "integer-division": (make_accuracy(add_correct, add_samples, divide=operator.floordiv), "known accuracy",
+                         ["`//` is integer division"]),
+    "max-values-not-indices": (make_accuracy(lambda t, o, y: t + int((o.max(dim=1)[0] == y).sum()), add_samples),
+                               "known accuracy", ["not the largest values"]),
     "count-tensor-without-item": (make_accuracy(lambda t, o, y: t + (o.argmax(dim=1) == y).sum(), add_samples),
                                   "runs", [".item()"]),
 }
@@ -926,8 +1006,20 @@ def per_class_defaultdict(model, dataloader):
     return {c: correct[c] / total[c] if total[c] > 0 else float("nan") for c in MNIST_CLASSES}
 
 
+def per_class_from_dataset_targets(model, dataloader):
+    """Samples per class counted from the dataset's targets, as MNIST offers them."""
+    totals = torch.bincount(dataloader.dataset.targets, minlength=10)
+    correct = torch.zeros(10)
+    with torch.no_grad():
+        for batch, labels in dataloader:
+            predicted = model(batch).argmax(dim=1)
+            correct += torch.bincount(labels[predicted == labels], minlength=10)
+    return {c: (correct[c] / totals[c]).item() if totals[c] else float("nan") for c in MNIST_CLASSES}
+
+
 CORRECT_3B = {
     "reference": solution.compute_accuracy_per_class,
+    "counts-from-dataset-targets": per_class_from_dataset_targets,
     "python-loop": per_class_loop,
     "confusion-matrix": per_class_confusion_matrix,
     "defaultdict": per_class_defaultdict,

@@ -110,9 +110,17 @@ def task_1b_results(model1: object, model2: object, model3: object) -> list[Chec
             if sorted(got) == sorted(expected_shapes):
                 continue
             weights = sorted(shape for shape in expected_shapes if len(shape) == 2)
+            linear = [module for _, module in model.named_modules(remove_duplicate=False)
+                      if isinstance(module, nn.Linear)]
             if sorted(got) == weights:
                 hint = ("the biases are missing (bias=False): keep the default bias=True, as the "
                         "layers of SimpleFixedMLP do")
+            elif len({id(layer) for layer in linear}) < len(linear):
+                hint = ("one nn.Linear object is used for two layers, so they share their weights: create a "
+                        "new nn.Linear for every layer")
+            elif any(layer.bias is None for layer in linear):
+                hint = ("a layer has no bias (bias=False): keep the default bias=True for every nn.Linear, as "
+                        "the layers of SimpleFixedMLP do")
             elif isinstance(model, nn.Module) and plain_containers(model):
                 hint = "layers in a plain Python list are not registered: use nn.ModuleList in SimpleMLP"
             else:

@@ -57,7 +57,8 @@ class _RecordingLoss(nn.Module):
         self.events = events
         self.relations: list[str | None] = []
 
-    def forward(self, predictions, labels):
+    def forward(self, input, target):  # torch's argument names: loss_fn(input=..., target=...) works too
+        predictions, labels = input, target
         self.events.append("loss")
         if isinstance(predictions, torch.Tensor) and isinstance(labels, torch.Tensor):
             if not predictions.is_floating_point() and labels.is_floating_point():
@@ -418,9 +419,9 @@ def training_setup(events: list[str]) -> tuple[nn.Module, RecordingSGD, nn.Modul
             super().zero_grad(set_to_none)
 
     class RecordingLoss(nn.CrossEntropyLoss):
-        def forward(self, predictions, labels):
+        def forward(self, input, target):  # torch's argument names: loss_fn(input=..., target=...) works too
             events.append("loss")
-            return super().forward(predictions, labels)
+            return super().forward(input, target)
 
     torch.manual_seed(run_seed())
     n_features = math.prod(TRAIN_FEATURE_SHAPE)

@@ -22,7 +22,14 @@ from ex4.checking import (
     shape_error_hint,
     stub_owners,
 )
-from ex4.fixtures import EVALUATION_BATCH_SIZE, N_CLASSES, ScriptedClassifier, batches_of, scripted_loader
+from ex4.fixtures import (
+    EVALUATION_BATCH_SIZE,
+    LARGEST_LOGIT,
+    N_CLASSES,
+    ScriptedClassifier,
+    batches_of,
+    scripted_loader,
+)
 
 TASK = "3a"
 TITLE = "`compute_accuracy`"
@@ -70,6 +77,11 @@ def _accuracy_candidates(predictions: Sequence[int], labels: Sequence[int]) -> l
                                      "whose prediction equals their label")),
         (flat_argmax / n_samples, ("argmax without dim gives one index into the whole flattened batch: "
                                    "take the argmax over the classes of each sample, dim=1")),
+        (sum(y == LARGEST_LOGIT for y in labels) / n_samples,
+         ("max(dim=1) returns (values, indices): compare the indices (argmax(dim=1), or max(dim=1)[1]) with "
+          "the labels, not the largest values")),
+        (float(n_correct // n_samples), ("`//` is integer division and gives 0 for every accuracy below 1: "
+                                         "divide with /")),
     ]
 
 
