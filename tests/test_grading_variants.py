@@ -156,6 +156,22 @@ def variants() -> dict[str, tuple[callable, dict[str, int]]]:
         n_samples += len(labels)
         print("batch done")
         """))
+    add("alt_2a_loss_fn_with_keyword_arguments", {}, lambda nb: with_region(nb, "2a", """
+        optimizer.zero_grad()
+        loss = loss_fn(input=model(batch), target=labels)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        """))
+    add("alt_3b_counts_from_dataset_targets", {}, lambda nb: with_region(nb, "3b", """
+        totals = torch.bincount(dataloader.dataset.targets, minlength=10)
+        correct = torch.zeros(10)
+        with torch.no_grad():
+            for batch, labels in dataloader:
+                predicted = model(batch).argmax(dim=1)
+                correct += torch.bincount(labels[predicted == labels], minlength=10)
+        return {c: (correct[c] / totals[c]).item() if totals[c] else float("nan") for c in range(10)}
+        """))
     add("alt_3b_confusion_matrix", {}, lambda nb: with_region(nb, "3b", """
         confusion = torch.zeros(10, 10, dtype=torch.long)
         for batch, labels in dataloader:
