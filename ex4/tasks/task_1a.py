@@ -217,7 +217,7 @@ def check_task_1a(simple_mlp_class: type) -> None:
 
 
 # ==== grader only: students receive this module up to this line (instructor/shipped.py) ====
-from ex4.fixtures import MNIST_IMAGE_SHAPE
+from ex4.fixtures import FIXED_MLP_DIMS, MNIST_IMAGE_SHAPE
 from ex4.model_properties import load_values
 from instructor.grading.probes import (
     BATCH_1A,
@@ -260,7 +260,7 @@ WORK_CHECKS = ("same_function", "nonlinear")
 
 # Task 1a: dims the SimpleMLP is built with, and the shape of one input sample
 CONFIGS_1A = (
-    {"dims": [MNIST_FEATURES, 32, 32, 32, 10], "sample_shape": list(MNIST_IMAGE_SHAPE)},
+    {"dims": list(FIXED_MLP_DIMS), "sample_shape": list(MNIST_IMAGE_SHAPE)},
     {"dims": [MNIST_FEATURES, 32, 10], "sample_shape": list(MNIST_IMAGE_SHAPE)},
     {"dims": [20, 16, 8, 4, 3], "sample_shape": [2, 2, 5]},
 )

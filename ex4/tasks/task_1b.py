@@ -220,6 +220,8 @@ CHECKS = {
     "model3_function": (4, "model3 computes the same function on inputs of shape BS×1×28×28"),
 }
 WORK_CHECKS = ("model1_type", "model2_function", "model3_function")
+# the layer sizes of SimpleFixedMLP as messages write them
+FIXED_SIZES = "-".join(map(str, FIXED_MLP_DIMS))
 
 
 MODEL_NAMES_1B = ("model1", "model2", "model3")
@@ -289,10 +291,10 @@ def verdict(student: dict, reference: dict) -> TaskGrade:
             checks.fail(function_check if name != "model1" else type_check,
                         f"{name} with SimpleFixedMLP's weights could not be run on a batch of shape "
                         f"{reference['batch_shape']}: {mine['forward_error']} (expected nn.Flatten() first, "
-                        "then the layers 784-32-32-32-10)")
+                        f"then the layers {FIXED_SIZES})")
         elif sorted(mine.get("param_shapes") or []) != sorted(expected["param_shapes"]) and name != "model1":
             checks.fail(function_check, f"{name} has parameters of shapes {mine.get('param_shapes')}, expected "
-                        f"{expected['param_shapes']} (sizes 784-32-32-32-10)")
+                        f"{expected['param_shapes']} (sizes {FIXED_SIZES})")
         elif not all_close(outputs := closest_outputs(mine.get("outputs_by_ordering"), expected_outputs),
                            expected_outputs, OUTPUT_TOL):
             checks.fail(function_check if name != "model1" else type_check,

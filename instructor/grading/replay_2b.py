@@ -9,24 +9,26 @@ from the same grader-drawn initial weights on the same grader-drawn loaders.
 """
 from __future__ import annotations
 
+from ex4.tasks.task_2b import TASK_2B_LEARNING_RATE as LR
+
 # name -> (optimizer class in torch.optim, learning rate, epochs, loader, checks it fails, what it means)
 INTENDED = "intended"
 UNTRAINED = "untrained"
 HYPOTHESES = {
-    INTENDED: ("Adam", 0.04, 1, "train", (), "Adam with learning rate 0.04, one epoch on train_loader"),
+    INTENDED: ("Adam", LR, 1, "train", (), f"Adam with learning rate {LR}, one epoch on train_loader"),
     "adam_default_lr": ("Adam", 0.001, 1, "train", ("learning_rate",), "Adam with its default learning rate 0.001"),
     "adam_lr_0.01": ("Adam", 0.01, 1, "train", ("learning_rate",), "Adam with learning rate 0.01"),
     "adam_lr_0.4": ("Adam", 0.4, 1, "train", ("learning_rate",), "Adam with learning rate 0.4"),
     "adam_lr_0.004": ("Adam", 0.004, 1, "train", ("learning_rate",), "Adam with learning rate 0.004"),
-    "sgd": ("SGD", 0.04, 1, "train", ("optimizer_type",), "SGD instead of Adam"),
-    "adamw": ("AdamW", 0.04, 1, "train", ("optimizer_type",), "AdamW instead of Adam"),
-    "rmsprop": ("RMSprop", 0.04, 1, "train", ("optimizer_type",), "RMSprop instead of Adam"),
-    "two_epochs": ("Adam", 0.04, 2, "train", ("one_epoch_each",), "two epochs per model instead of one"),
-    "default_epochs": ("Adam", 0.04, 20, "train", ("one_epoch_each",),
+    "sgd": ("SGD", LR, 1, "train", ("optimizer_type",), "SGD instead of Adam"),
+    "adamw": ("AdamW", LR, 1, "train", ("optimizer_type",), "AdamW instead of Adam"),
+    "rmsprop": ("RMSprop", LR, 1, "train", ("optimizer_type",), "RMSprop instead of Adam"),
+    "two_epochs": ("Adam", LR, 2, "train", ("one_epoch_each",), "two epochs per model instead of one"),
+    "default_epochs": ("Adam", LR, 20, "train", ("one_epoch_each",),
                        "20 epochs per model (train's default) instead of one"),
-    "test_loader": ("Adam", 0.04, 1, "test", ("train_loader", "one_epoch_each"),
+    "test_loader": ("Adam", LR, 1, "test", ("train_loader", "one_epoch_each"),
                     "training on test_loader instead of train_loader"),
-    UNTRAINED: ("Adam", 0.04, 0, "train", ("optimizer_type", "learning_rate", "train_loader", "one_epoch_each"),
+    UNTRAINED: ("Adam", LR, 0, "train", ("optimizer_type", "learning_rate", "train_loader", "one_epoch_each"),
                 "the initial weights: the models were not trained"),
 }
 # models are numbered in the order they are built; this many are replayed
