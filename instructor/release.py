@@ -97,7 +97,7 @@ def top_level_assigned_names(body: str) -> list[str]:
     return names
 
 
-def _inside_function(source: str, line_index: int, where: str) -> bool:
+def inside_function(source: str, line_index: int, where: str) -> bool:
     """Whether line ``line_index`` (0-based) of ``source`` lies inside a def."""
     try:
         tree = ast.parse(source)
@@ -133,7 +133,7 @@ def stub_source(source: str, where: str) -> str:
     lines = source.splitlines()
     # replace from the bottom so that earlier line indices stay valid
     for region in reversed(regions):
-        stub = stub_lines(region, _inside_function(source, region.begin_line, where), where)
+        stub = stub_lines(region, inside_function(source, region.begin_line, where), where)
         lines[region.begin_line + 1:region.end_line] = stub
     stubbed = "\n".join(lines)
     try:

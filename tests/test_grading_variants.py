@@ -15,6 +15,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from helpers_data import PER_CLASS_FROM_DATASET_TARGETS
 from notebook_edits import with_region
 
 from ex4.tasks.task_3b import ABSENT_CLASSES
@@ -163,15 +164,8 @@ def variants() -> dict[str, tuple[callable, dict[str, int]]]:
         optimizer.step()
         losses.append(loss.item())
         """))
-    add("alt_3b_counts_from_dataset_targets", {}, lambda nb: with_region(nb, "3b", """
-        totals = torch.bincount(dataloader.dataset.targets, minlength=10)
-        correct = torch.zeros(10)
-        with torch.no_grad():
-            for batch, labels in dataloader:
-                predicted = model(batch).argmax(dim=1)
-                correct += torch.bincount(labels[predicted == labels], minlength=10)
-        return {c: (correct[c] / totals[c]).item() if totals[c] else float("nan") for c in range(10)}
-        """))
+    add("alt_3b_counts_from_dataset_targets", {},
+        lambda nb: with_region(nb, "3b", PER_CLASS_FROM_DATASET_TARGETS))
     add("alt_3b_confusion_matrix", {}, lambda nb: with_region(nb, "3b", """
         confusion = torch.zeros(10, 10, dtype=torch.long)
         for batch, labels in dataloader:

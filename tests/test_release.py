@@ -119,7 +119,7 @@ def test_the_leak_scan_finds_an_answer_line(tmp_path, reference, solution_source
 
 def test_every_region_is_a_stub(student, solution_source):
     expected_count = len(find_regions(solution_source))
-    regions = [(index, region, release._inside_function(cell.source, region.begin_line, f"cell {index}"))
+    regions = [(index, region, release.inside_function(cell.source, region.begin_line, f"cell {index}"))
                for index, cell in enumerate(student.cells) if cell.cell_type == "code"
                for region in find_regions(cell.source)]
     assert len(regions) == expected_count
@@ -150,7 +150,7 @@ def test_top_level_stubs_assign_none_to_the_reference_names(student):
     stub_names = {region.task: release.top_level_assigned_names(region.body)
                   for cell in student.cells if cell.cell_type == "code"
                   for region in find_regions(cell.source)
-                  if not release._inside_function(cell.source, region.begin_line, "cell")}
+                  if not release.inside_function(cell.source, region.begin_line, "cell")}
     assert stub_names == {"1b": ["model1", "model2", "model3"], "2b": ["optimizer", "model_losses"]}
 
 

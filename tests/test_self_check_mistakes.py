@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers_data import ReverselyRegisteredMLP
+from helpers_data import PER_CLASS_FROM_DATASET_TARGETS, ReverselyRegisteredMLP, function_from_body
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -1006,20 +1006,10 @@ def per_class_defaultdict(model, dataloader):
     return {c: correct[c] / total[c] if total[c] > 0 else float("nan") for c in MNIST_CLASSES}
 
 
-def per_class_from_dataset_targets(model, dataloader):
-    """Samples per class counted from the dataset's targets, as MNIST offers them."""
-    totals = torch.bincount(dataloader.dataset.targets, minlength=10)
-    correct = torch.zeros(10)
-    with torch.no_grad():
-        for batch, labels in dataloader:
-            predicted = model(batch).argmax(dim=1)
-            correct += torch.bincount(labels[predicted == labels], minlength=10)
-    return {c: (correct[c] / totals[c]).item() if totals[c] else float("nan") for c in MNIST_CLASSES}
-
-
 CORRECT_3B = {
     "reference": solution.compute_accuracy_per_class,
-    "counts-from-dataset-targets": per_class_from_dataset_targets,
+    "counts-from-dataset-targets": function_from_body("compute_accuracy_per_class", "model, dataloader",
+                                                      PER_CLASS_FROM_DATASET_TARGETS),
     "python-loop": per_class_loop,
     "confusion-matrix": per_class_confusion_matrix,
     "defaultdict": per_class_defaultdict,

@@ -124,7 +124,7 @@ def stub_namespace() -> dict:
         for region in find_regions(cell.source):
             if not region.indent:
                 exec(textwrap.dedent(region.body), namespace)
-            elif not release._inside_function(cell.source, region.begin_line, "cell"):
+            elif not release.inside_function(cell.source, region.begin_line, "cell"):
                 # a region in a given loop (2b): the loop and the lists it fills, as the cell runs them
                 statements = [node for node in ast.parse(cell.source).body
                               if node.lineno <= region.begin_line + 1 <= node.end_lineno

@@ -40,7 +40,8 @@ TITLE = "three equivalent models"
 POINTS = 10
 
 _BATCH_SIZE_1B = 8
-_MODEL_NAMES_1B = ("model1", "model2", "model3")
+# the names of the three models, in the order of the task
+MODEL_NAMES_1B = ("model1", "model2", "model3")
 _CLASSES_1B = {"model1": "SimpleFixedMLP", "model2": "SimpleMLP", "model3": "Sequential"}
 _CREATE_1B = {"model1": "SimpleFixedMLP()", "model2": "SimpleMLP(dims=...)",
               "model3": "nn.Sequential(...)"}
@@ -222,9 +223,6 @@ CHECKS = {
 WORK_CHECKS = ("model1_type", "model2_function", "model3_function")
 # the layer sizes of SimpleFixedMLP as messages write them
 FIXED_SIZES = "-".join(map(str, FIXED_MLP_DIMS))
-
-
-MODEL_NAMES_1B = ("model1", "model2", "model3")
 
 
 def provide(task_job: dict, provided: dict, state: dict) -> None:
