@@ -264,7 +264,11 @@ def test_layers_registered_in_another_order_get_full_points(seed):
     assert (grade.points, grade.messages) == (TASK_POINTS["1a"], [])
 
 
-@pytest.mark.parametrize("seed", PROBE_SEEDS)
+# seeds whose inputs are so close to 0 that a sigmoid MLP measured on them alone looks affine
+SIGMOID_NEAR_LINEAR_SEEDS = (11, 26, 59)
+
+
+@pytest.mark.parametrize("seed", PROBE_SEEDS + SIGMOID_NEAR_LINEAR_SEEDS)
 def test_a_sigmoid_mlp_is_not_called_an_affine_map(seed):
     grade = verdict_1a_of(SigmoidMLP, seed)
     assert grade.points == TASK_POINTS["1a"] - CHECK_POINTS["1a"]["same_function"], grade.messages

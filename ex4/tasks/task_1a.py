@@ -276,6 +276,9 @@ NEGATIVE_SHIFT = 10.0
 
 # scale of the inputs for that sign test when the model's own weights must be used
 FALLBACK_INPUT_SCALE = 100.0
+# input scales of the non-affinity measure: a sigmoid or tanh is almost linear on inputs near 0, so the
+# measure also uses wider inputs, where it bends (an affine map stays affine at every scale)
+AFFINE_INPUT_SCALES = (1.0, 10.0)
 
 
 def probe(namespace: dict, task_job: dict, state: dict) -> dict:
@@ -344,7 +347,8 @@ def mlp_behaviour(model: nn.Module, inputs: torch.Tensor, others: torch.Tensor, 
         with torch.no_grad():
             result["negative_probe_output"] = float(model(inputs).max())
         load_values(model, values, orderings[0])
-    result["affine_residual"] = affine_residual(model, inputs, others)
+    result["affine_residual"] = max(affine_residual(model, inputs * scale, others * scale)
+                                    for scale in AFFINE_INPUT_SCALES)
     return result
 
 
