@@ -133,7 +133,21 @@ def write_outputs(arguments: argparse.Namespace, grades: list, submissions: list
     from instructor.grading.feedback import write_feedback  # imported here: matplotlib only for the HTML outputs
 
     ok = True
-    for output, render in ((arguments.json, to_json), (arguments.csv, to_csv)):
+    # --- similar answers (#18 item 5, instructor/grading/similarity_outputs.py): JSON and class report only
+    similar = None
+    if arguments.json is not None or arguments.report is not None:
+        from instructor.grading.similarity_outputs import class_similarity, with_similarity
+
+        try:
+            similar = class_similarity([g.path for g in grades], student_ids([g.path for g in grades]),
+                                       arguments.reference)
+        except Exception as exc:  # noqa: BLE001 -- the gradebook is written without the comparison
+            error(f"could not compare the answers for similarity: {type(exc).__name__}: {exc}")
+
+    def to_json_with_similar(grades: list) -> str:
+        return with_similarity(to_json(grades), similar)
+    # --- end of similar answers
+    for output, render in ((arguments.json, to_json_with_similar), (arguments.csv, to_csv)):
         if output is None:
             continue
         try:
@@ -157,7 +171,14 @@ def write_outputs(arguments: argparse.Namespace, grades: list, submissions: list
 
             links = (feedback_links(student_ids([g.path for g in grades]), feedback_files, arguments.report)
                      if feedback_files else None)
-            write_atomically(arguments.report, render_report(grades, links), submissions)
+            from instructor.grading.similarity_outputs import similarity_section, with_similarity_section
+
+            points = {student: {"total": g.points, **{task: t.points for task, t in g.tasks.items()}}
+                      for student, g in zip(student_ids([g.path for g in grades]), grades)}
+            report_html = render_report(grades, links)
+            if similar is not None:
+                report_html = with_similarity_section(report_html, similarity_section(similar, points))
+            write_atomically(arguments.report, report_html, submissions)
             if not quiet:
                 print(f"grade.py: wrote the class report to {arguments.report}", file=sys.stderr)
         except Exception as exc:  # the gradebook is written; report any failure here and go on

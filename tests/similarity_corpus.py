@@ -479,7 +479,7 @@ def main() -> None:
               "  reported")
         for task, row in measure(paths, truth, given).items():
             static = reference_tokens[task] < similarity.MIN_ANSWER_TOKENS
-            reported = "forced (static)" if static else ("forced (class)" if row["not_compared"] else "compared")
+            reported = "not compared: forced lines" if static else "compared"
             share = row["independent_flagged"] / row["independent"] if row["independent"] else 0.0
             flagged = f"{row['independent_flagged']}/{row['independent']} = {share:.1%}"
             print(f"{task:4}  {row['copies_found']:>2}/{row['copies']:<2}         {flagged:<24}   "
