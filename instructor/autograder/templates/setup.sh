@@ -6,7 +6,13 @@ ROOT="${AUTOGRADER_ROOT:-/autograder}"
 VENV="$ROOT/venv"
 
 apt-get install -y --no-install-recommends python3 python3-venv python3-pip
-python3 -m venv "$VENV"
+# the grader needs Python 3.11 or newer (the course machines run 3.11); Ubuntu 22.04 ships 3.10
+PYTHON=python3
+if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    apt-get install -y --no-install-recommends python3.11 python3.11-venv
+    PYTHON=python3.11
+fi
+"$PYTHON" -m venv "$VENV"
 "$VENV/bin/pip" install --no-cache-dir --upgrade pip
 # CPU-only wheels: the "+cpu" builds exist only on PyTorch's CPU index, so no CUDA library is pulled in
 "$VENV/bin/pip" install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu \
