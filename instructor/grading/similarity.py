@@ -42,8 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from instructor.grading.extract import Submission, TaskCode
+from instructor.solution_regions import TASKS
 
-TASK_ORDER = ("1a", "1b", "2a", "2b", "3a", "3b")
 KGRAM = 5
 COMMON_SHARE = 0.2
 COMMON_MIN_ANSWERS = 3
@@ -274,7 +274,7 @@ def compare_class(submissions: dict[str, Submission | None], given: dict[str, Co
     the reference answer has (fewer than ``MIN_ANSWER_TOKENS``: not compared).
     """
     report = SimilarityReport()
-    for task in TASK_ORDER:
+    for task in TASKS:
         if reference_tokens.get(task, 0) < MIN_ANSWER_TOKENS:
             report.not_compared[task] = (f"the answer is a few forced lines ({reference_tokens.get(task, 0)} tokens "
                                          "beyond the given code in the reference), so copying cannot be told "
@@ -290,7 +290,7 @@ def compare_class(submissions: dict[str, Submission | None], given: dict[str, Co
 def given_and_reference(reference: Submission, stub: Submission) -> tuple[dict[str, Counter], dict[str, int]]:
     """Per task, the stub's units (the given code) and how many tokens the reference adds to them."""
     given, tokens = {}, {}
-    for task in TASK_ORDER:
+    for task in TASKS:
         given[task] = Counter(normalised_units(answer_sources(stub.tasks[task])))
         tokens[task] = token_count(own_units(reference.tasks[task], given[task]))
     return given, tokens
