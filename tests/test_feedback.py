@@ -452,4 +452,4 @@ def test_cli_warns_when_two_submissions_share_a_name(tmp_path, monkeypatch, caps
         (tmp_path / name).write_text("")
     monkeypatch.setattr(grade, "grade_paths", fake_grading([]))
     assert grade.main([str(tmp_path / "a"), str(tmp_path / "b")]) == 0
-    assert "2 submissions are named 'alice'" in capsys.readouterr().err
+    assert "2 submissions have the id 'alice'" in capsys.readouterr().err
