@@ -11,6 +11,7 @@ points, new points and the comment.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,7 +70,7 @@ def read_overrides(path: Path, students: Sequence[str]) -> list[Override]:
     except (OSError, UnicodeDecodeError) as exc:
         raise OverridesError(f"--overrides {path}: cannot be read ({type(exc).__name__}: {exc})") from exc
     try:
-        rows = list(csv.reader(text.splitlines()))
+        rows = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as exc:
         raise OverridesError(f"--overrides {path}: not a CSV file ({exc})") from exc
     if not rows or [cell.strip().lower() for cell in rows[0]][:len(OVERRIDE_COLUMNS)] != list(OVERRIDE_COLUMNS):
