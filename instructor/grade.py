@@ -273,14 +273,15 @@ def main(argv: list[str] | None = None) -> int:
     seed = arguments.seed if arguments.seed is not None else new_seed()
     record = run_record(seed, arguments.reference, run_options(arguments, found))
     progress = Progress()
-    options = {"say": progress.say, "seed": seed}
+    options = {"say": progress.say}
     if shows_progress(arguments.quiet):
         print(f"grade.py: grading {len(paths)} submissions with {arguments.jobs} processes (seed {seed})",
               file=sys.stderr)
         options["on_submission_done"] = progress
     try:
+        # the seed is passed, never filtered: the gradebook records it as the one the inputs were drawn from
         grades = grade_paths(paths, Limits(task_timeout_s=arguments.task_timeout), arguments.jobs,
-                             arguments.reference, **accepted(grade_paths, **options))
+                             arguments.reference, seed=seed, **accepted(grade_paths, **options))
     except (FileNotFoundError, GradingProcessError, SubmissionError) as exc:
         progress.clear()
         error(str(exc))

@@ -374,7 +374,7 @@ def class_folder(tmp_path):
 
 
 def fake_grading(calls: list):
-    def grade_paths(paths, limits=None, jobs=1, reference_path=None, on_submission_done=None, say=None):
+    def grade_paths(paths, limits=None, jobs=1, reference_path=None, on_submission_done=None, say=None, seed=None):
         calls.append({"paths": paths, "on_submission_done": on_submission_done})
         grades = [example_grade(), full_marks()]
         for student, path in zip(grades, paths):

@@ -320,7 +320,7 @@ def test_a_folder_stands_for_its_notebooks_and_modules_searched_recursively(tmp_
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_text("")
     graded = []
-    monkeypatch.setattr(grade, "grade_paths", lambda paths, *args: graded.extend(paths) or [])
+    monkeypatch.setattr(grade, "grade_paths", lambda paths, *args, **kwargs: graded.extend(paths) or [])
     assert grade.main([str(tmp_path)]) == 0
     assert graded == [str(tmp_path / "a.py"), str(tmp_path / "b.ipynb"), str(tmp_path / "sub" / "c.ipynb")]
 
