@@ -25,6 +25,7 @@ import inspect
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from instructor.grading.core import REFERENCE_PATH, SEED_RANGE, grade_paths
@@ -165,13 +166,16 @@ def check_outputs(arguments: argparse.Namespace, submissions: list[Path]) -> str
     return None
 
 
+@dataclass
 class Gradebook:
     """What a run produced: the grades, their ids and layout facts, the run's record, the roster join."""
 
-    def __init__(self, grades: list, students: list[str], found: list[FoundSubmission], run: dict,
-                 roster: Roster | None = None, joined: JoinedRoster | None = None):
-        self.grades, self.students, self.found, self.run = grades, students, found, run
-        self.roster, self.joined = roster, joined
+    grades: list
+    students: list[str]
+    found: list[FoundSubmission]
+    run: dict
+    roster: Roster | None = None
+    joined: JoinedRoster | None = None
 
     def roster_json(self) -> dict | None:
         return self.joined.to_json(self.roster) if self.joined is not None else None

@@ -74,6 +74,7 @@ def test_corrections_appear_on_the_feedback_page_and_in_the_class_report(tmp_pat
     assert len(rows) == 1 and rows[0].find("td", class_="original").text() == "9"
     assert rows[0].find("td", class_="corrected").text() == "7"
     assert len(report.find("table", id="corrections-table").find_all("tr", data_task="3b")) == 1
+    assert report.find(id="n-corrections").text() == "2"
 
 
 def test_a_hostile_comment_stays_inert(tmp_path):

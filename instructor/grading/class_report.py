@@ -240,6 +240,7 @@ def render_report(grades: Sequence[SubmissionGrade], links: dict[str, str] | Non
     failures = check_failures(grades, students)
     problems = grading_failures(grades, students)
     flagged = [(s, g) for s, g in zip(students, grades) if g.review]
+    n_corrected = sum(correction_of(result) is not None for g in grades for result in g.tasks.values())
     body = [f"<h1>{text(SHEET_TITLE)}: class report</h1>"]
 
     if grades:
@@ -251,6 +252,7 @@ def render_report(grades: Sequence[SubmissionGrade], links: dict[str, str] | Non
                     f'<tr><th>Lowest / highest</th><td class="num">{min(totals)} / {max(totals)}</td></tr>'
                     f'<tr><th>Full points</th><td class="num">{sum(t == maximum for t in totals)}</td></tr>'
                     f'<tr><th>Flagged for review</th><td class="num">{len(flagged)}</td></tr>'
+                    f'<tr><th>Corrected tasks</th><td class="num" id="n-corrections">{n_corrected}</td></tr>'
                     f'<tr><th>Grading failures</th><td class="num" id="n-grading-failures">{len(problems)}</td></tr>'
                     "</tbody></table>")
     else:
