@@ -374,7 +374,7 @@ def class_folder(tmp_path):
 
 
 def fake_grading(calls: list):
-    def grade_paths(paths, limits=None, jobs=1, reference_path=None, on_submission_done=None, say=None):
+    def grade_paths(paths, limits=None, jobs=1, reference_path=None, on_submission_done=None, say=None, seed=None):
         calls.append({"paths": paths, "on_submission_done": on_submission_done})
         grades = [example_grade(), full_marks()]
         for student, path in zip(grades, paths):
@@ -452,4 +452,4 @@ def test_cli_warns_when_two_submissions_share_a_name(tmp_path, monkeypatch, caps
         (tmp_path / name).write_text("")
     monkeypatch.setattr(grade, "grade_paths", fake_grading([]))
     assert grade.main([str(tmp_path / "a"), str(tmp_path / "b")]) == 0
-    assert "2 submissions are named 'alice'" in capsys.readouterr().err
+    assert "2 submissions have the id 'alice'" in capsys.readouterr().err

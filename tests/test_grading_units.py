@@ -315,14 +315,14 @@ def test_3b_message_names_the_classes_that_differ_with_expected_and_got():
 # --------------------------------------------------------------------- grade.py DIR
 
 
-def test_a_folder_stands_for_its_notebooks_and_modules_sorted(tmp_path, monkeypatch, capsys):
-    for name in ("b.ipynb", "a.py", "notes.txt", "sub/c.ipynb"):
+def test_a_folder_stands_for_its_notebooks_and_modules_searched_recursively(tmp_path, monkeypatch, capsys):
+    for name in ("b.ipynb", "a.py", "notes.txt", "sub/c.ipynb", ".ipynb_checkpoints/b-checkpoint.ipynb"):
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_text("")
     graded = []
-    monkeypatch.setattr(grade, "grade_paths", lambda paths, *args: graded.extend(paths) or [])
+    monkeypatch.setattr(grade, "grade_paths", lambda paths, *args, **kwargs: graded.extend(paths) or [])
     assert grade.main([str(tmp_path)]) == 0
-    assert graded == [str(tmp_path / "a.py"), str(tmp_path / "b.ipynb")]
+    assert graded == [str(tmp_path / "a.py"), str(tmp_path / "b.ipynb"), str(tmp_path / "sub" / "c.ipynb")]
 
 
 def test_cli_fails_clearly_for_a_folder_without_submissions(tmp_path, capsys):

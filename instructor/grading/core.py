@@ -36,7 +36,7 @@ DEFAULT_LIMITS = Limits()
 REFERENCE_TIMEOUT_FACTOR = 3
 MIN_REFERENCE_TIMEOUT_S = 60.0
 REPLAY_2B_PATH = Path(__file__).resolve().parent / "replay_2b.py"
-# the grader draws the inputs of every probe from this seed, new for each run
+# the grader draws the inputs of every probe from a seed in range(SEED_RANGE), new for each run unless given
 SEED_RANGE = 1 << 31
 # a message in the gradebook is cut to this many characters
 MAX_MESSAGE_CHARS = 500
@@ -135,7 +135,7 @@ def grade_paths(paths: list[str], limits: Limits = DEFAULT_LIMITS, jobs: int = 1
                 reference_path: Path = REFERENCE_PATH,
                 on_submission_done: Callable[[int, int], None] | None = None,
                 say: Callable[[str], None] | None = None,
-                kernel_confinement: bool = True) -> list[SubmissionGrade]:
+                kernel_confinement: bool = True, seed: int | None = None) -> list[SubmissionGrade]:
     """Grade every submission in ``paths``; results in the same order.
 
     Raises FileNotFoundError if a path does not exist (nothing is graded then)
@@ -144,11 +144,13 @@ def grade_paths(paths: list[str], limits: Limits = DEFAULT_LIMITS, jobs: int = 1
     is called with (done, total) as submissions finish; ``say`` receives the
     one line about what the sandbox does not protect on this machine.
     ``kernel_confinement=False`` is for benchmarks only (see ``Sandbox``).
+    ``seed`` fixes every probe's inputs (the same seed gives the same points
+    and messages); None draws a new one.
     """
     check_paths(paths)
     reference = reference_code(reference_path)
     reference_submission = extract(reference_path)
-    seed = secrets.randbelow(SEED_RANGE)
+    seed = secrets.randbelow(SEED_RANGE) if seed is None else seed
     extracted: dict[int, Submission | str] = {}
     for index, path in enumerate(paths):
         extracted[index] = extract_safely(Path(path))
