@@ -16,10 +16,8 @@ isolated and scored: see grading/sandbox.py and grading/verdicts.py.
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from instructor.grading.core import REFERENCE_PATH, expand_paths, grade_paths
@@ -103,15 +101,6 @@ def shows_progress(quiet: bool) -> bool:
     return not quiet and sys.stdout.isatty() and sys.stderr.isatty()
 
 
-def accepted(function: Callable, **options) -> dict:
-    """The ``options`` that ``function`` takes as keyword arguments."""
-    parameters = inspect.signature(function).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return options
-    return {name: value for name, value in options.items()
-            if name in parameters and parameters[name].kind is not inspect.Parameter.POSITIONAL_ONLY}
-
-
 def check_outputs(arguments: argparse.Namespace, submissions: list[Path]) -> str | None:
     """Why an output cannot be written (checked before grading, which takes long), or None."""
     for output in (arguments.json, arguments.csv, arguments.report):
@@ -189,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         options["on_submission_done"] = progress
     try:
         grades = grade_paths(paths, Limits(task_timeout_s=arguments.task_timeout), arguments.jobs,
-                             arguments.reference, **accepted(grade_paths, **options))
+                             arguments.reference, **options)
     except (FileNotFoundError, GradingProcessError, SubmissionError) as exc:
         progress.clear()
         error(str(exc))
