@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("ex4", "instructor", "utils.py", "solution.py")
 STUDENT_SIDE = ("ex4", "utils")
@@ -107,3 +109,17 @@ def test_the_grading_process_imports_no_torch():
     completed = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
                                timeout=120, check=False)
     assert completed.returncode == 0, completed.stderr
+
+
+@pytest.mark.slow
+def test_grading_a_submission_imports_no_torch_in_the_grading_process(tmp_path):
+    """The whole run of ``instructor.grade`` on the reference: torch only ever in the sandbox's workers."""
+    gradebook = tmp_path / "gradebook.json"
+    code = ("import sys\nfrom instructor.grade import main\n"
+            f"status = main(['--quiet', '--jobs', '2', '--json', {str(gradebook)!r}, 'solution.py'])\n"
+            "assert status == 0, status\n"
+            "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('torch'))\n")
+    completed = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                               timeout=600, check=False)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert '"points": 100' in gradebook.read_text(encoding="utf-8")
