@@ -21,10 +21,8 @@ More: docs/grading-options.md.
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,15 +137,6 @@ class Progress:
 
 def shows_progress(quiet: bool) -> bool:
     return not quiet and sys.stdout.isatty() and sys.stderr.isatty()
-
-
-def accepted(function: Callable, **options) -> dict:
-    """The ``options`` that ``function`` takes as keyword arguments."""
-    parameters = inspect.signature(function).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return options
-    return {name: value for name, value in options.items()
-            if name in parameters and parameters[name].kind is not inspect.Parameter.POSITIONAL_ONLY}
 
 
 def check_outputs(arguments: argparse.Namespace, submissions: list[Path]) -> str | None:
@@ -285,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # the seed is passed, never filtered: the gradebook records it as the one the inputs were drawn from
         grades = grade_paths(paths, Limits(task_timeout_s=arguments.task_timeout), arguments.jobs,
-                             arguments.reference, seed=seed, **accepted(grade_paths, **options))
+                             arguments.reference, seed=seed, **options)
     except (FileNotFoundError, GradingProcessError, SubmissionError) as exc:
         progress.clear()
         error(str(exc))

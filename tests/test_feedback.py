@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from instructor import grade
-from instructor.grading.core import TASKS, SubmissionGrade
+from instructor.grading.core import SubmissionGrade
 from instructor.grading.feedback import (
     CHECK_LABELS,
     feedback_file_names,
@@ -30,6 +30,7 @@ from instructor.grading.judge import CHECK_POINTS, TASK_POINTS
 from instructor.grading.report import CSV_COLUMNS, student_ids, to_csv, to_json, visible, write_atomically
 from instructor.grading.verdicts import GRADING_FAILURES, TaskGrade
 from instructor.solution_regions import find_regions
+from instructor.tasks import TASKS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = ('<script>document.body.dataset.pwned = "1"</script><img src=x onerror="alert(1)">'

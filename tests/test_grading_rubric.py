@@ -10,9 +10,10 @@ import nbformat
 import pytest
 from rubric_corpus import CASES
 
-from instructor.grading.core import TASKS, grade_paths
+from instructor.grading.core import grade_paths
 from instructor.grading.judge import TASK_POINTS
 from instructor.grading.sandbox import PROJECT_ROOT, Limits
+from instructor.tasks import TASKS
 
 pytestmark = pytest.mark.slow
 

@@ -10,11 +10,11 @@ from test_feedback import HOSTILE, assert_inert, example_grade, full_marks, pars
 
 from instructor import grade
 from instructor.grading.class_report import render_report
-from instructor.grading.core import TASKS
 from instructor.grading.feedback import render_feedback
 from instructor.grading.judge import TASK_POINTS
 from instructor.grading.overrides import OverridesError, apply_overrides, correction_of, read_overrides
 from instructor.grading.report import table, to_csv, to_json
+from instructor.tasks import TASKS
 
 STUDENTS = ["alice", "bob"]
 

@@ -14,9 +14,10 @@ import pytest
 from test_grading_variants import NOTEBOOK, variants
 
 from instructor import grade
-from instructor.grading.core import TASKS, grade_paths
+from instructor.grading.core import grade_paths
 from instructor.grading.judge import TASK_POINTS
 from instructor.grading.sandbox import Limits
+from instructor.tasks import TASKS
 
 pytestmark = pytest.mark.slow
 

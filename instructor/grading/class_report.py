@@ -22,12 +22,14 @@ from urllib.parse import quote
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from instructor.grading.core import TASKS, SubmissionGrade
-from instructor.grading.feedback import SHEET_TITLE, check_label, page, submission_problem, text
+from ex4.sheet import SHEET_TITLE
+from instructor.grading.core import SubmissionGrade
+from instructor.grading.feedback import check_label, page, submission_problem, text
 from instructor.grading.judge import CHECK_POINTS
 from instructor.grading.overrides import correction_of
 from instructor.grading.report import ids_of
 from instructor.grading.verdicts import GRADING_FAILURES, TASK_STATUSES
+from instructor.tasks import TASKS
 
 # totals are counted in bins of this many points, the last bin includes the maximum
 TOTAL_BIN_WIDTH = 10

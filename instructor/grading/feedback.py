@@ -19,14 +19,13 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from instructor.grading.core import TASKS, SubmissionGrade
+from ex4.sheet import SHEET_TITLE
+from instructor.grading.core import SubmissionGrade
 from instructor.grading.judge import CHECK_LABELS, CHECK_POINTS
 from instructor.grading.overrides import correction_of
 from instructor.grading.report import check_output_path, ids_of, visible, write_atomically
 from instructor.grading.verdicts import GRADING_FAILURES, TaskGrade
-
-SHEET_TITLE = "Exercise Sheet 4 – Optimization 2"
-
+from instructor.tasks import TASKS
 
 # why a task was not graded, by TaskGrade.status, for students
 STATUS_NOTES = {

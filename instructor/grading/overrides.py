@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from instructor.grading.core import TASKS, SubmissionGrade
+from instructor.grading.core import SubmissionGrade
 from instructor.grading.judge import TASK_POINTS
 from instructor.grading.verdicts import TaskGrade
+from instructor.tasks import TASKS
 
 OVERRIDE_COLUMNS = ("id", "task", "points", "comment")
 

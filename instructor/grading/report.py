@@ -18,9 +18,10 @@ import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
-from instructor.grading.core import TASKS, SubmissionGrade
+from instructor.grading.core import SubmissionGrade
 from instructor.grading.layouts import FoundSubmission
 from instructor.grading.overrides import correction_of
+from instructor.tasks import TASKS
 
 # a spreadsheet runs a cell that starts with one of these as a formula
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

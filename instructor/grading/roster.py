@@ -30,8 +30,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from instructor.grading.core import TASKS, SubmissionGrade
+from instructor.grading.core import SubmissionGrade
 from instructor.grading.overrides import correction_of
+from instructor.tasks import TASKS
 
 LMS_NAMES = ("canvas", "moodle")
 CANVAS_IDENTITY = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")

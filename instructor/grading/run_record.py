@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from instructor.grading.core import SEED_RANGE
-from instructor.grading.judge import VERDICTS
+from instructor.tasks import REGISTRY
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 GRADER_FOLDER = Path(__file__).resolve().parent
@@ -43,8 +43,12 @@ def sha256_of_files(files: Iterable[Path], root: Path = PROJECT_ROOT) -> str:
 
 
 def task_definition_files() -> list[Path]:
-    """The source files of the task modules whose verdicts the grader applies (wherever they live)."""
-    return sorted({Path(sys.modules[verdict.__module__].__file__).resolve() for verdict in VERDICTS.values()})
+    """The source files of the registry's tasks: specs and verdicts, probes, what the sandbox copies for them."""
+    files = {Path(sys.modules[task.verdict.__module__].__file__).resolve() for task in REGISTRY.tasks()}
+    files.update(source.resolve() for source in REGISTRY.sandbox_modules().values())
+    for task in REGISTRY.tasks():
+        files.update(Path(source).resolve() for source in task.trusted_sources.values())
+    return sorted(files)
 
 
 def grader_version(root: Path = PROJECT_ROOT) -> str:
