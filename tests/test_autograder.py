@@ -75,7 +75,7 @@ def test_zip_has_the_scripts_at_its_root_and_the_grader(tmp_path):
         setup = archive.read(SETUP_SCRIPT).decode()
         requirements = archive.read(AUTOGRADER_REQUIREMENTS).decode()
     assert {SETUP_SCRIPT, RUN_SCRIPT, "solution.py", "utils.py", "instructor/grading/core.py",
-            "instructor/autograder/run.py", "ex4/tasks/__init__.py"} <= names
+            "instructor/autograder/run.py", "instructor/tasks/__init__.py", "ex4/__init__.py"} <= names
     assert not any("__pycache__" in name or name.startswith("tests/") for name in names)
     assert modes[RUN_SCRIPT] & stat.S_IXUSR and modes[SETUP_SCRIPT] & stat.S_IXUSR
     pins = torch_pins((PROJECT_ROOT / "requirements.txt").read_text(encoding="utf-8"))

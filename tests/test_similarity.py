@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from similarity_corpus import NOTEBOOK, build_class, given_code, measure
 
-from instructor.grade import write_outputs
+from instructor.grade import Gradebook, write_outputs
 from instructor.grading.core import SubmissionGrade
 from instructor.grading.extract import Statement, Submission, TaskCode
 from instructor.grading.similarity import (
@@ -33,7 +33,7 @@ from instructor.grading.similarity_outputs import (
     with_similarity_section,
 )
 from instructor.grading.verdicts import TaskGrade
-from instructor.solution_regions import TASKS
+from instructor.tasks import TASKS
 
 ANSWER = '''
 def per_class(model, loader):
@@ -158,9 +158,11 @@ def test_grade_outputs_carry_the_pairs_but_feedback_does_not(corpus, tmp_path):
     _, paths, _, _, _ = corpus
     chosen = ["s0", "c0", "s3"]
     grades = [SubmissionGrade(str(paths[student]), {task: TaskGrade(5, 10) for task in TASKS}) for student in chosen]
-    arguments = argparse.Namespace(json=tmp_path / "grades.json", csv=None, report=tmp_path / "report.html",
-                                   feedback=tmp_path / "feedback", reference=NOTEBOOK.parent / "solution.py")
-    assert write_outputs(arguments, grades, [Path(g.path) for g in grades], quiet=True)
+    arguments = argparse.Namespace(json=tmp_path / "grades.json", csv=None, lms_csv=None,
+                                   report=tmp_path / "report.html", feedback=tmp_path / "feedback",
+                                   reference=NOTEBOOK.parent / "solution.py")
+    book = Gradebook(grades, chosen, None, {})
+    assert write_outputs(arguments, book, [Path(g.path) for g in grades], quiet=True)
     data = json.loads(arguments.json.read_text(encoding="utf-8"))
     assert {("1a", ("c0", "s0")), ("3b", ("c0", "s0"))} <= {(p["task"], tuple(p["ids"])) for p in data["similar"]}
     assert 'id="similar-table"' in arguments.report.read_text(encoding="utf-8")

@@ -37,9 +37,9 @@ GRADED_NAMES = (*DEFINITION_TASKS.values(),
 
 def check_tables() -> dict[str, tuple[str, dict[str, tuple[int, str]]]]:
     """Task -> (its title, check -> (points, label)): the one place that reads the task definitions."""
-    from ex4.tasks import TASK_MODULES
+    from instructor.tasks import REGISTRY
 
-    return {module.TASK: (module.TITLE, dict(module.CHECKS)) for module in TASK_MODULES}
+    return {task.id: (task.title, dict(task.checks)) for task in REGISTRY.tasks()}
 
 
 def test_name(task: str, title: str, label: str) -> str:

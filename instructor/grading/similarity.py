@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from instructor.grading.extract import Submission, TaskCode
-from instructor.solution_regions import TASKS
+from instructor.tasks import TASKS
 
 KGRAM = 5
 COMMON_SHARE = 0.2
