@@ -36,19 +36,22 @@ ADAM_DEFAULT_LEARNING_RATE = 1e-3
 _LOSS_WINDOW_SHARE = 0.1
 
 
-def error_of_the_2b_cell(optimizers: object, losses: object) -> BaseException | None:
-    """The last error the notebook showed, when it was raised in the Task 2b cell that made these lists.
+def error_of_the_2b_cell(models: Sequence[nn.Module], optimizers: object,
+                         losses: object) -> BaseException | None:
+    """The last error the notebook showed, if it stopped the Task 2b cell that made these lists at its first model.
 
     IPython keeps the last error it showed in ``sys.last_value`` (also ``sys.last_exc`` from Python
     3.12). The Task 2b cell is the frame on its traceback whose code calls ``announce_training`` and
-    whose globals hold these very ``optimizers`` and ``losses`` lists. Outside IPython: None.
+    whose globals hold these very ``optimizers`` and ``losses`` lists, with the loop's ``model`` still
+    ``models[0]``: a later run of the cell that went through all models makes an older error stale.
+    Outside IPython: None.
     """
     error = getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
     traceback = getattr(error, "__traceback__", None)
     while traceback is not None:
-        frame = traceback.tb_frame
-        if ("announce_training" in frame.f_code.co_names and frame.f_globals.get("optimizers") is optimizers
-                and frame.f_globals.get("losses") is losses):
+        names = traceback.tb_frame.f_globals
+        if ("announce_training" in traceback.tb_frame.f_code.co_names and names.get("optimizers") is optimizers
+                and names.get("losses") is losses and len(models) > 0 and names.get("model") is models[0]):
             return error
         traceback = traceback.tb_next
     return None
@@ -68,7 +71,7 @@ def task_2b_results(models: Sequence[nn.Module], optimizers: object, losses: obj
             return "optimizers and losses are lists"
         trained = any(p.grad is not None for model in models if isinstance(model, nn.Module)
                       for p in model.parameters())
-        error = error_of_the_2b_cell(optimizers, losses)
+        error = error_of_the_2b_cell(models, optimizers, losses)
         if error is not None:
             raise CheckFailed("the Task 2b cell to train every model and fill optimizers and losses",
                                f"it stopped {'after' if trained else 'before'} training its first model, with "
@@ -76,8 +79,8 @@ def task_2b_results(models: Sequence[nn.Module], optimizers: object, losses: obj
                                "your code in the loop over the models raised this error (shown below the Task 2b "
                                "cell): fix it, run that cell again, then this check")
         if not trained:
-            raise NotStarted("optimizers and losses are still empty, no model was trained and the Task 2b cell "
-                             "showed no error: the body of the loop over the models is still the TODO stub")
+            raise NotStarted("optimizers and losses are still empty and no model was trained: the body of the "
+                             "loop over the models creates no optimizer and trains nothing yet (the TODO stub)")
         raise CheckFailed("one optimizer and one list of losses per model in optimizers and losses",
                           "two empty lists, although the models were trained",
                           "append each model's optimizer to optimizers and the list of losses train() "
