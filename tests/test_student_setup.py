@@ -64,6 +64,16 @@ def test_the_student_readme_states_the_checked_versions_the_cpu_build_and_colab(
     assert "Colab has PyTorch installed: nothing to install" in readme
 
 
+def test_the_notebook_names_the_versions_its_first_cell_checks():
+    notebook = nbformat.read(PROJECT_ROOT / release.NOTEBOOK_NAME, as_version=4)
+    introduction = " ".join(notebook.cells[0].source.split())
+    python = ".".join(map(str, environment.MINIMUM_PYTHON))
+    versions = environment.MINIMUM_VERSIONS
+    assert (f"You need Python {python} or newer with torch {versions['torch']} and torchvision "
+            f"{versions['torchvision']} or newer") in introduction
+    assert "PyTorch 2.X" not in introduction
+
+
 # ----------------------------------------------------------------------------- the first code cell
 def first_code_cell(notebook_path: Path) -> str:
     notebook = nbformat.read(notebook_path, as_version=4)
