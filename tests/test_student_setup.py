@@ -183,7 +183,7 @@ def filled_student_notebook(bundle: Path) -> nbformat.NotebookNode:
 
 @pytest.mark.slow
 def test_the_filled_release_runs_with_only_the_notebook_and_the_zip(bundle, zip_path, tmp_path, monkeypatch):
-    """Execute it top to bottom (~1-2 min): the helpers come from the zip, every self-check is well done."""
+    """Release, fill, execute (~2 min), self-checks, grade: the helpers come from the zip, all well done, 100 points."""
     nbclient = pytest.importorskip("nbclient")
     mnist = os.environ.get("EX4_MNIST_DIR")
     if not mnist:
@@ -205,3 +205,11 @@ def test_the_filled_release_runs_with_only_the_notebook_and_the_zip(bundle, zip_
     assert len(verdicts) == len(TASKS) and all(text.rstrip().endswith(WELL_DONE) for text in verdicts), verdicts
     assert f"Unpacked the missing files of utils.py and ex4/ from {folder / zip_path.name}" in outputs[0]
     assert folder_files(folder).keys() >= helper_files(zip_path).keys()
+
+    # and the grader gives the executed notebook full points
+    from instructor.grading.core import grade_paths
+
+    executed = tmp_path / "executed.ipynb"
+    nbformat.write(notebook, executed)
+    (grade,) = grade_paths([str(executed)])
+    assert grade.points == grade.max_points == 100, grade
