@@ -121,7 +121,7 @@ def test_missing_helpers_are_unpacked_from_the_zip_in_the_folder(tmp_path, zip_p
     unpack_function()((tmp_path,))
     unpacked = {name: data for name, data in folder_files(tmp_path).items() if not name.endswith(".zip")}
     assert unpacked == helper_files(zip_path)
-    assert f"from {tmp_path / zip_path.name}" in capsys.readouterr().out
+    assert capsys.readouterr().out == ""
 
 
 def test_a_students_own_file_is_never_overwritten(tmp_path, zip_path, monkeypatch):
@@ -203,7 +203,7 @@ def test_the_filled_release_runs_with_only_the_notebook_and_the_zip(bundle, zip_
                for cell in notebook.cells if cell.cell_type == "code"]
     verdicts = [text for text in outputs if "self-check" in text]
     assert len(verdicts) == len(TASKS) and all(text.rstrip().endswith(WELL_DONE) for text in verdicts), verdicts
-    assert f"Unpacked the missing files of utils.py and ex4/ from {folder / zip_path.name}" in outputs[0]
+    assert notebook.cells[1].outputs == [], "the setup cell says nothing when it unpacked the helpers"
     assert folder_files(folder).keys() >= helper_files(zip_path).keys()
 
     # and the grader gives the executed notebook full points
