@@ -46,7 +46,10 @@ __all__ = [
     "check_task_2b",
     "check_task_3a",
     "check_task_3b",
+    "task_1a_results",
+    "task_1b_results",
+    "task_2a_results",
+    "task_2b_results",
+    "task_3a_results",
+    "task_3b_results",
 ]
-# task -> its task_*_results function, for code that inspects the results instead of reading the verdict
-RESULTS = {"1a": task_1a_results, "1b": task_1b_results, "2a": task_2a_results, "2b": task_2b_results,
-           "3a": task_3a_results, "3b": task_3b_results}

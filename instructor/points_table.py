@@ -1,18 +1,18 @@
-"""The README's table of graded tasks, checks and points, made from the task modules.
+"""The README's table of graded tasks, checks and points, made from the task registry (``instructor/tasks``).
 
     python -m instructor.points_table           # print the table
     python -m instructor.points_table --write   # replace the table in README.md
 
 The table stands in README.md between ``BEGIN`` and ``END``; a test fails
-while it differs from what the task modules say.
+while it differs from what the registry says.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-from ex4.tasks import TASK_MODULES
 from instructor.shipped import PROJECT_ROOT
+from instructor.tasks import REGISTRY
 
 README_PATH = PROJECT_ROOT / "README.md"
 BEGIN = "<!-- tasks and points: made by python -m instructor.points_table --write -->"
@@ -22,10 +22,10 @@ END = "<!-- end of tasks and points -->"
 def render() -> str:
     """The markdown table: one row per task, its checks with their points."""
     rows = ["| Task | Points | Checks (points); a check gives all its points or none |", "|---|---|---|"]
-    for module in TASK_MODULES:
-        checks = " · ".join(f"{label} ({points})" for points, label in module.CHECKS.values())
-        rows.append(f"| {module.TASK}: {module.TITLE} | {module.POINTS} | {checks} |")
-    total = sum(module.POINTS for module in TASK_MODULES)
+    for task in REGISTRY.tasks():
+        checks = " · ".join(f"{label} ({points})" for points, label in task.checks.values())
+        rows.append(f"| {task.id}: {task.title} | {task.points} | {checks} |")
+    total = sum(task.points for task in REGISTRY.tasks())
     rows.append(f"| total | {total} | |")
     return "\n".join(rows)
 

@@ -37,8 +37,9 @@ from pathlib import Path
 import nbformat
 
 from ex4.environment import MINIMUM_VERSIONS
-from instructor.shipped import PROJECT_ROOT, ShippingError, bundle_files, student_version
-from instructor.solution_regions import TASKS, MalformedRegionError, Region, find_regions
+from instructor.shipped import PROJECT_ROOT, bundle_files
+from instructor.solution_regions import MalformedRegionError, Region, find_regions
+from instructor.tasks import TASKS
 
 NOTEBOOK_NAME = "Ex4_Optimization2.ipynb"
 SOLUTION_NAME = "solution.py"
@@ -315,16 +316,14 @@ def find_leaks(bundle_dir: Path, answers: set[str]) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- bundle
-def find_grader_code(bundle_dir: Path) -> list[str]:
-    """Python files of the bundle that import the grader or the reference, or define a probe or verdict."""
+def find_grader_imports(bundle_dir: Path) -> list[str]:
+    """Python files of the bundle that import the grader (``instructor``) or the reference (``solution``)."""
     found = []
     for path in sorted(bundle_dir.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         imported = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
         imported += [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
-        defined = [node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
         reasons = [f"imports {name}" for name in imported if name.split(".")[0] in ("instructor", "solution")]
-        reasons += [f"defines {name}" for name in defined if name in ("probe", "verdict")]
         if reasons:
             found.append(f"{path.relative_to(bundle_dir).as_posix()}: {', '.join(reasons)}")
     return found
@@ -372,14 +371,7 @@ def write_bundle_files(folder: Path, root: Path, notebook: nbformat.NotebookNode
     for bundle_path, project_path in sorted(bundle_files(root).items()):
         target = folder / bundle_path
         target.parent.mkdir(parents=True, exist_ok=True)
-        if project_path.endswith(".py"):
-            try:
-                text = student_version(project_path, (root / project_path).read_text(encoding="utf-8"))
-            except ShippingError as error:
-                raise ReleaseError(f"refusing to release: {error}") from None
-            target.write_text(text, encoding="utf-8")
-        else:
-            target.write_bytes((root / project_path).read_bytes())
+        target.write_bytes((root / project_path).read_bytes())
     (folder / REQUIREMENTS_NAME).write_text(
         student_requirements((root / REQUIREMENTS_NAME).read_text(encoding="utf-8")),
         encoding="utf-8")
@@ -424,10 +416,10 @@ def build_release(out_dir: Path, root: Path = PROJECT_ROOT, notebook_path: Path 
     try:
         staging.chmod(FOLDER_MODE)
         write_bundle_files(staging, root, student)
-        grader_code = find_grader_code(staging)
-        if grader_code:
-            raise ReleaseError("refusing to release: grader code would ship (is a task module's grader-only line "
-                               "missing or too low?):\n  " + "\n  ".join(grader_code))
+        grader_imports = find_grader_imports(staging)
+        if grader_imports:
+            raise ReleaseError("refusing to release: student code would import the grader or the reference "
+                               "(move that code to instructor/):\n  " + "\n  ".join(grader_imports))
         leaks = find_leaks(staging, answer_lines(solution_source, reference))
         if leaks:
             raise ReleaseError("refusing to release: reference answer lines would ship:\n  "

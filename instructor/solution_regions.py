@@ -12,7 +12,7 @@ import re
 import textwrap
 from dataclasses import dataclass
 
-from ex4.tasks import POINTS, TASKS  # noqa: F401 -- the tasks and points of every instructor tool
+from instructor.tasks import REGISTRY
 
 _MARKER = re.compile(r"^(?P<indent>[ \t]*)### (?P<kind>BEGIN|END) SOLUTION(?P<rest>.*)$")
 
@@ -47,10 +47,10 @@ def find_regions(source: str, where: str = "source") -> list[Region]:
             continue
         task = match["rest"].strip()
         position = f"{where}, line {index + 1}"
-        if task not in TASKS:
+        if task not in REGISTRY.ids():
             raise MalformedRegionError(
                 f"{position}: '{line.strip()}' names task '{task}'; "
-                f"write '### {match['kind']} SOLUTION <task>' with a task of {', '.join(TASKS)}")
+                f"write '### {match['kind']} SOLUTION <task>' with a task of {', '.join(REGISTRY.ids())}")
         if match["kind"] == "BEGIN":
             if open_marker is not None:
                 raise MalformedRegionError(

@@ -25,7 +25,8 @@ from pathlib import Path
 import nbformat
 from notebook_edits import with_region
 
-from instructor.solution_regions import POINTS, TASKS, find_regions
+from instructor.solution_regions import find_regions
+from instructor.tasks import POINTS, TASKS
 
 SUCCESS_WORD = "ATTACK-SUCCEEDED"
 PROBE_WORD = "EX4-PROBE"
@@ -348,7 +349,7 @@ os._exit(0)
 def forged_accuracy_results() -> tuple[dict, dict]:
     """Results of today's 3a probe that earn full points, and the bare accuracies."""
     try:
-        from ex4.tasks.task_3a import ACCURACY_CASES
+        from instructor.tasks.probe_3a import ACCURACY_CASES
         values = {name: sum(case["correct"]) / len(case["correct"]) for name, case in ACCURACY_CASES.items()}
     except Exception:  # noqa: BLE001 -- the grader is being rewritten; these are today's cases
         values = {"single_batch": 0.625, "several_batches": 0.6}

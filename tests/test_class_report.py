@@ -19,11 +19,12 @@ from instructor.grading.class_report import (
     task_points_figure,
     total_points_figure,
 )
-from instructor.grading.core import TASKS, SubmissionGrade
+from instructor.grading.core import SubmissionGrade
 from instructor.grading.feedback import write_feedback
 from instructor.grading.judge import CHECK_POINTS, TASK_POINTS
 from instructor.grading.report import student_ids, visible, write_atomically
 from instructor.grading.verdicts import TaskGrade
+from instructor.tasks import TASKS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from instructor import grade
-from instructor.grading.core import TASKS, SubmissionGrade
+from instructor.grading.core import SubmissionGrade
 from instructor.grading.feedback import (
     CHECK_LABELS,
     feedback_file_names,
@@ -30,6 +30,7 @@ from instructor.grading.judge import CHECK_POINTS, TASK_POINTS
 from instructor.grading.report import CSV_COLUMNS, student_ids, to_csv, to_json, visible, write_atomically
 from instructor.grading.verdicts import GRADING_FAILURES, TaskGrade
 from instructor.solution_regions import find_regions
+from instructor.tasks import TASKS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = ('<script>document.body.dataset.pwned = "1"</script><img src=x onerror="alert(1)">'
@@ -374,7 +375,7 @@ def class_folder(tmp_path):
 
 
 def fake_grading(calls: list):
-    def grade_paths(paths, limits=None, jobs=1, reference_path=None, on_submission_done=None, say=None):
+    def grade_paths(paths, limits=None, jobs=1, reference_path=None, on_submission_done=None, say=None, seed=None):
         calls.append({"paths": paths, "on_submission_done": on_submission_done})
         grades = [example_grade(), full_marks()]
         for student, path in zip(grades, paths):
@@ -452,4 +453,4 @@ def test_cli_warns_when_two_submissions_share_a_name(tmp_path, monkeypatch, caps
         (tmp_path / name).write_text("")
     monkeypatch.setattr(grade, "grade_paths", fake_grading([]))
     assert grade.main([str(tmp_path / "a"), str(tmp_path / "b")]) == 0
-    assert "2 submissions are named 'alice'" in capsys.readouterr().err
+    assert "2 submissions have the id 'alice'" in capsys.readouterr().err

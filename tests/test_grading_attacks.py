@@ -60,7 +60,8 @@ from attack_submissions import (
     slow_honest,
 )
 
-from instructor.solution_regions import POINTS, TASKS, find_regions
+from instructor.solution_regions import find_regions
+from instructor.tasks import POINTS, TASKS
 
 pytestmark = pytest.mark.slow
 

@@ -40,9 +40,10 @@ from submission_shapes import (
     write,
 )
 
-from instructor.grading.core import TASKS, grade_paths
+from instructor.grading.core import grade_paths
 from instructor.grading.judge import TASK_POINTS
 from instructor.grading.sandbox import PROJECT_ROOT, Limits
+from instructor.tasks import TASKS
 
 pytestmark = pytest.mark.slow
 

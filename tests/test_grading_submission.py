@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from instructor.grading.core import TASKS, grade_paths
+from instructor.grading.core import grade_paths
 from instructor.grading.sandbox import Limits
+from instructor.tasks import TASKS
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,14 @@ import pytest
 import torch
 from helpers_data import ReverselyRegisteredMLP
 
-from ex4.tasks.task_2a import is_subsequence, training_diagnosis
 from instructor import grade
-from instructor.grading.core import TASKS, SubmissionGrade
+from instructor.grading.core import SubmissionGrade
 from instructor.grading.extract import extract
 from instructor.grading.judge import CHECK_POINTS, TASK_POINTS, grade_task
 from instructor.grading.report import to_csv, to_json, write_atomically
 from instructor.grading.verdicts import TaskGrade
+from instructor.tasks import TASKS
+from instructor.tasks.task_2a import is_subsequence, training_diagnosis
 
 
 def notebook_with(tmp_path: Path, *sources: str) -> Path:
@@ -162,13 +163,12 @@ def test_cli_refuses_to_write_the_gradebook_over_a_submission(tmp_path, capsys):
 
 
 def test_grader_and_regions_take_tasks_and_points_from_the_task_modules():
-    from ex4 import tasks
-    from instructor import solution_regions
-    from instructor.grading import core, judge
+    from ex4 import sheet
+    from instructor import tasks
+    from instructor.grading import judge
 
-    assert core.TASKS is solution_regions.TASKS is tasks.TASKS
-    assert judge.TASK_POINTS is solution_regions.POINTS is tasks.POINTS
-    assert tasks.POINTS == {module.TASK: module.POINTS for module in tasks.TASK_MODULES}
+    assert tasks.TASKS == tuple(info.id for info in sheet.TASKS)
+    assert dict(judge.TASK_POINTS) == tasks.POINTS == {info.id: info.points for info in sheet.TASKS}
 
 
 # --------------------------------------------------------------------- shared model properties
@@ -212,13 +212,15 @@ def test_shape_matched_orderings_are_bounded():
 def test_the_grader_and_the_bundle_carry_the_same_student_code(tmp_path):
     from instructor.grading.sandbox import TASK_SIDE_MODULES, Limits, Sandbox
     from instructor.shipped import bundle_files, student_code_files
+    from instructor.tasks import REGISTRY
 
     assert "ex4/model_properties.py" in student_code_files() and "utils.py" in student_code_files()
     assert set(student_code_files()) <= set(bundle_files())
-    with Sandbox(Limits(), slots=1) as sandbox:
+    with Sandbox(Limits(), slots=1, task_modules=REGISTRY.sandbox_modules()) as sandbox:
         copied = {p.relative_to(sandbox.modules).as_posix() for p in sandbox.modules.rglob("*.py")}
     # the student code, and of the grader only what the probes import: no reference, no replay of Task 2b
-    assert copied == set(student_code_files()) | set(TASK_SIDE_MODULES)
+    assert copied == set(student_code_files()) | set(TASK_SIDE_MODULES) | set(REGISTRY.sandbox_modules())
+    assert {f"instructor/tasks/probe_{task}.py" for task in REGISTRY.ids()} <= copied
     assert not any(name.endswith(("replay_2b.py", "core.py", "solution.py")) for name in copied)
 
 
@@ -248,12 +250,13 @@ PROBE_SEEDS = (0, 1, 1234, 2**31 - 1)
 def verdict_1a_of(mlp_class: type, seed: int) -> TaskGrade:
     """Probe ``mlp_class`` and the reference in this process (no sandbox) and grade Task 1a."""
     import solution
-    from ex4.tasks import task_1a
     from instructor.grading import probes
+    from instructor.tasks import probe_1a, task_1a
 
     def probe(cls):
         probes._run_seed = seed
-        return {"configs": [task_1a.probe_mlp(cls, config, index) for index, config in enumerate(task_1a.CONFIGS_1A)]}
+        return {"configs": [probe_1a.probe_mlp(cls, config, index)
+                            for index, config in enumerate(probe_1a.CONFIGS_1A)]}
 
     return task_1a.verdict(probe(mlp_class), probe(solution.SimpleMLP))
 
@@ -293,36 +296,36 @@ def test_3b_message_names_the_classes_that_differ_with_expected_and_got():
     import math
 
     import solution
-    from ex4.tasks import task_3b
+    from instructor.tasks import probe_3b, task_3b
 
-    student = task_3b.probe({"compute_accuracy_per_class": argmax_over_batch_per_class}, {}, {})
-    reference = task_3b.probe({"compute_accuracy_per_class": solution.compute_accuracy_per_class}, {}, {})
+    student = probe_3b.probe({"compute_accuracy_per_class": argmax_over_batch_per_class}, {}, {})
+    reference = probe_3b.probe({"compute_accuracy_per_class": solution.compute_accuracy_per_class}, {}, {})
     [messages] = [m for m in task_3b.verdict(student, reference).messages if m.startswith("with no sample of classes")]
     got = {int(e["key"]): e["value"] for e in student["absent_classes"]["entries"]}
     expected = {int(e["key"]): e["value"] for e in reference["absent_classes"]["entries"]}
     differing = [c for c in expected if not (got[c] == expected[c] or math.isnan(got[c]) and math.isnan(expected[c]))]
-    assert differing and not set(differing) & set(task_3b.ABSENT_CLASSES)
+    assert differing and not set(differing) & set(probe_3b.ABSENT_CLASSES)
     SHOWN_CLASSES = task_3b.SHOWN_CLASSES
 
     for c in differing[:SHOWN_CLASSES]:
         assert f"class {c}: got {got[c]}, expected {expected[c]}" in messages
     if len(differing) > SHOWN_CLASSES:
         assert f"{len(differing) - SHOWN_CLASSES} more" in messages
-    for c in task_3b.ABSENT_CLASSES:
+    for c in probe_3b.ABSENT_CLASSES:
         assert f"class {c}:" not in messages
 
 
 # --------------------------------------------------------------------- grade.py DIR
 
 
-def test_a_folder_stands_for_its_notebooks_and_modules_sorted(tmp_path, monkeypatch, capsys):
-    for name in ("b.ipynb", "a.py", "notes.txt", "sub/c.ipynb"):
+def test_a_folder_stands_for_its_notebooks_and_modules_searched_recursively(tmp_path, monkeypatch, capsys):
+    for name in ("b.ipynb", "a.py", "notes.txt", "sub/c.ipynb", ".ipynb_checkpoints/b-checkpoint.ipynb"):
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_text("")
     graded = []
-    monkeypatch.setattr(grade, "grade_paths", lambda paths, *args: graded.extend(paths) or [])
+    monkeypatch.setattr(grade, "grade_paths", lambda paths, *args, **kwargs: graded.extend(paths) or [])
     assert grade.main([str(tmp_path)]) == 0
-    assert graded == [str(tmp_path / "a.py"), str(tmp_path / "b.ipynb")]
+    assert graded == [str(tmp_path / "a.py"), str(tmp_path / "b.ipynb"), str(tmp_path / "sub" / "c.ipynb")]
 
 
 def test_cli_fails_clearly_for_a_folder_without_submissions(tmp_path, capsys):

@@ -18,10 +18,11 @@ import pytest
 from helpers_data import PER_CLASS_FROM_DATASET_TARGETS
 from notebook_edits import with_region
 
-from ex4.tasks.task_3b import ABSENT_CLASSES
-from instructor.grading.core import TASKS, grade_paths
+from instructor.grading.core import grade_paths
 from instructor.grading.judge import CHECK_POINTS, TASK_POINTS
 from instructor.grading.sandbox import PROJECT_ROOT, Limits
+from instructor.tasks import TASKS
+from instructor.tasks.probe_3b import ABSENT_CLASSES
 
 pytestmark = pytest.mark.slow
 

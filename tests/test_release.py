@@ -13,8 +13,9 @@ import nbformat
 import pytest
 
 from instructor import release
-from instructor.shipped import GRADER_ONLY_LINE, STUDENT_CODE, ShippingError, student_version
-from instructor.solution_regions import TASKS, find_regions
+from instructor.shipped import STUDENT_CODE
+from instructor.solution_regions import find_regions
+from instructor.tasks import TASKS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_PATH = PROJECT_ROOT / release.NOTEBOOK_NAME
@@ -330,24 +331,21 @@ BUNDLE_FILES_OF_THE_PROJECT = [f"{entry}/" if (PROJECT_ROOT / entry).is_dir() el
 # --------------------------------------------------------------------- task modules: the grader stays home
 
 
-def test_task_modules_ship_up_to_their_grader_only_line(bundle):
+def test_the_student_code_ships_byte_for_byte(bundle):
     shipped = sorted((bundle / "ex4" / "tasks").glob("task_*.py"))
     assert [path.name for path in shipped] == [f"task_{task}.py" for task in TASKS]
-    for path in shipped:
-        text = path.read_text(encoding="utf-8")
-        project_text = (PROJECT_ROOT / "ex4" / "tasks" / path.name).read_text(encoding="utf-8")
-        assert project_text.startswith(text.rstrip("\n")) and GRADER_ONLY_LINE in project_text
-        for grader_name in ("def probe(", "def verdict(", "CHECK_POINTS", "WORK_CHECKS", "instructor"):
-            assert grader_name not in text, f"{path.name} ships {grader_name}"
-    assert release.find_grader_code(bundle) == []
+    for relative in ["utils.py", *(p.relative_to(PROJECT_ROOT).as_posix() for p in (PROJECT_ROOT / "ex4").rglob("*.py")
+                                   if "__pycache__" not in p.parts)]:
+        assert (bundle / relative).read_bytes() == (PROJECT_ROOT / relative).read_bytes(), relative
+    assert release.find_grader_imports(bundle) == []
 
 
 def test_the_bundle_self_checks_run_without_the_project(bundle):
     """In the bundle folder alone, the self-checks import and run, and nothing of the grader is imported."""
-    code = ("import sys, ex4.self_checks, ex4.tasks\n"
+    code = ("import sys, ex4.self_checks, ex4.sheet\n"
             "assert not [m for m in sys.modules if m.split('.')[0] in ('instructor', 'solution')]\n"
             "ex4.self_checks.check_task_3a(lambda model, loader: 0.5)\n"
-            "print(ex4.tasks.POINTS)\n")
+            "print({info.id: info.points for info in ex4.sheet.TASKS})\n")
     environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     completed = subprocess.run([sys.executable, "-c", code], cwd=bundle, env=environment, capture_output=True,
                                text=True, timeout=120, check=False)
@@ -355,19 +353,10 @@ def test_the_bundle_self_checks_run_without_the_project(bundle):
     assert "Task 3a self-check" in completed.stdout and "'3b': 20" in completed.stdout
 
 
-def test_a_task_module_without_its_grader_only_line_is_refused():
-    text = "TASK = '9z'\nPOINTS = 1\n"
-    with pytest.raises(ShippingError, match="grader-only line"):
-        student_version("ex4/tasks/task_9z.py", text)
-    assert student_version("ex4/fixtures.py", text) == text
-    cut = student_version("ex4/tasks/task_9z.py", f"{text}{GRADER_ONLY_LINE}\ndef verdict(): pass\n")
-    assert cut == text
-
-
-def test_grader_code_above_the_line_is_found(tmp_path):
+def test_student_code_importing_the_grader_is_found(tmp_path):
     (tmp_path / "ex4").mkdir()
     (tmp_path / "ex4" / "task_9z.py").write_text("from instructor.grading.verdicts import Checks\n\n"
                                                  "def verdict(student, reference):\n    pass\n")
-    (tmp_path / "utils.py").write_text("import torch\n")
-    assert release.find_grader_code(tmp_path) == [
-        "ex4/task_9z.py: imports instructor.grading.verdicts, defines verdict"]
+    (tmp_path / "utils.py").write_text("import torch\nimport solution\n")
+    assert release.find_grader_imports(tmp_path) == [
+        "ex4/task_9z.py: imports instructor.grading.verdicts", "utils.py: imports solution"]

@@ -15,7 +15,8 @@ from torch.utils.data import DataLoader, TensorDataset
 import solution
 from ex4 import checking, fixtures, self_checks
 from instructor import release
-from instructor.solution_regions import TASKS, find_regions
+from instructor.solution_regions import find_regions
+from instructor.tasks import TASKS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_PATH = PROJECT_ROOT / release.NOTEBOOK_NAME

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from instructor.solution_regions import POINTS, TASKS, MalformedRegionError, Region, find_regions
+from instructor.solution_regions import MalformedRegionError, Region, find_regions
+from instructor.tasks import POINTS, TASKS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TOTAL_POINTS = 100

@@ -20,7 +20,7 @@ import pytest
 from ex4 import environment
 from ex4.checking import WELL_DONE
 from instructor import release
-from instructor.solution_regions import TASKS
+from instructor.tasks import TASKS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUNDLE_NAME = "student"

@@ -31,10 +31,6 @@ from ex4.fixtures import (
     scripted_loader,
 )
 
-TASK = "3a"
-TITLE = "`compute_accuracy`"
-POINTS = 20
-
 # 10 samples (batches of 4, 4 and 2), 7 predicted correctly
 _ACCURACY_LABELS = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3]
 _ACCURACY_PREDICTIONS = [3, 1, 4, 0, 5, 9, 7, 6, 5, 8]
@@ -156,94 +152,3 @@ def task_3a_results(compute_accuracy_fn: Callable) -> list[CheckResult]:
 def check_task_3a(compute_accuracy_fn: Callable) -> None:
     """Print the self-check verdict for Task 3a: ``check_task_3a(compute_accuracy)``."""
     report("3a", lambda: task_3a_results(compute_accuracy_fn))
-
-
-# ==== grader only: students receive this module up to this line (instructor/shipped.py) ====
-from instructor.grading.probes import ProbeError, case_loader, generator, guarded, number_or_none, type_name
-from instructor.grading.verdicts import ACCURACY_TOL, FLOAT_TYPES, Checks, TaskGrade, close
-
-# check -> (points, what it tests as students read it); WORK_CHECKS: see ex4/tasks/__init__.py
-CHECKS = {
-    # catches: percentages, argmax over the batch dimension, counts
-    "single_batch": (6, "accuracy on one full batch"),
-    # catches: mean of batches
-    "several_batches": (12, "accuracy over batches of different accuracy and a shorter last batch"),
-    # catches: a tensor
-    "returns_float": (2, "returns a Python float"),
-}
-WORK_CHECKS = ("single_batch", "several_batches")
-
-
-# Task 3a/3b: cases whose predictions the grader fixes in advance
-ACCURACY_CASES = {
-    # one full batch: 5 of 8 correct
-    "single_batch": {"batch": 8, "correct": [1, 0, 1, 1, 0, 1, 0, 1]},
-    # batches of 8 with different accuracies and a last batch of 3
-    "several_batches": {"batch": 8, "correct": [1] * 8 + [1, 0] * 4 + [0] * 7 + [1] + [1] * 6 + [0, 0]
-                        + [1, 1, 0]},
-}
-
-
-def accuracy_case(name: str) -> dict:
-    """Labels, predictions and batch size of one 3a case (plain lists)."""
-    spec = ACCURACY_CASES[name]
-    correct = torch.tensor(spec["correct"], dtype=torch.bool)
-    labels = torch.randint(N_CLASSES, (len(correct),), generator=generator(700))
-    shift = torch.randint(1, N_CLASSES, (len(correct),), generator=generator(701))
-    predicted = torch.where(correct, labels, (labels + shift) % N_CLASSES)
-    return {"labels": labels.tolist(), "predicted": predicted.tolist(), "batch": spec["batch"]}
-
-
-def probe(namespace: dict, task_job: dict, state: dict) -> dict:
-    compute_accuracy = namespace.get("compute_accuracy")
-    if compute_accuracy is None:
-        raise ProbeError("no function compute_accuracy is defined")
-    return {name: guarded(lambda n=name: call_accuracy(compute_accuracy, accuracy_case(n)))
-            for name in ACCURACY_CASES}
-
-
-def call_accuracy(compute_accuracy: Callable, case: dict) -> dict:
-    value = compute_accuracy(ScriptedClassifier(), case_loader(case, 900))
-    return {"type": type_name(value), "value": number_or_none(value), "case": case}
-
-
-def accuracy_mistakes(case: dict) -> dict[str, float]:
-    """What typical wrong accuracy computations give on ``case``, by description."""
-    labels, predicted, batch = case["labels"], case["predicted"], case["batch"]
-    correct = [int(p == y) for p, y in zip(predicted, labels)]
-    n_batches = math.ceil(len(labels) / batch)
-    batch_accuracies = [sum(correct[i:i + batch]) / len(correct[i:i + batch]) for i in range(0, len(labels), batch)]
-    right = sum(correct)
-    return {"a percentage instead of a fraction": 100 * right / len(labels),
-            "the number of correct samples, not divided": float(right),
-            "divided by the number of batches instead of samples": right / n_batches,
-            "the mean of the batch accuracies (batches differ in size)": sum(batch_accuracies) / n_batches,
-            "divided by number of batches x batch size (the last batch is smaller)": right / (n_batches * batch)}
-
-
-def explain(value: float | None, mistakes: dict[str, float]) -> str:
-    for description, wrong in mistakes.items():
-        if close(value, wrong, ACCURACY_TOL, 1e-9):
-            return f" -- that is {description}"
-    return ""
-
-
-def verdict(student: dict, reference: dict) -> TaskGrade:
-    checks = Checks(TASK, POINTS, CHECKS, WORK_CHECKS)
-    for name, check in (("single_batch", "single_batch"), ("several_batches", "several_batches")):
-        mine, ref = student[name], reference[name]
-        case = ref["case"]
-        what = f"{len(case['labels'])} samples in batches of {case['batch']}"
-        if "error" in mine:
-            checks.fail(check, f"compute_accuracy on {what} raised {mine['error']}")
-            checks.fail("returns_float", f"compute_accuracy raised {mine['error']}")
-            continue
-        if not close(mine.get("value"), ref["value"], ACCURACY_TOL, 0.0):
-            diagnosis = explain(mine.get("value"), accuracy_mistakes(case))
-            checks.evidence_of_work |= bool(diagnosis)
-            checks.fail(check, f"compute_accuracy on {what} returned {mine.get('value')}, expected "
-                        f"{ref['value']} (correct / samples){diagnosis}")
-        if mine.get("type") not in FLOAT_TYPES:
-            checks.fail("returns_float", f"compute_accuracy returned a {mine.get('type')}, expected a Python "
-                        "float (use .item() on tensors)")
-    return checks.grade()

@@ -1,6 +1,6 @@
 """Grading a whole class: wall time for N submissions, and what the sandbox's confinement costs.
 
-    python benchmarks/class_grading.py [--submissions N] [--jobs J] [--rounds R] [--notebook PATH]
+    python -m instructor.benchmarks.class_grading [--submissions N] [--jobs J] [--rounds R] [--notebook PATH]
 
 Copies the notebook N times into a temporary folder and grades the copies
 with ``grading.core.grade_paths`` in this process, alternating R times

@@ -1,8 +1,8 @@
 """Grading one submission vs executing its notebook, side by side on this machine.
 
-    python benchmarks/grading_speed.py [--notebook PATH] [--repeat N] [--skip-notebook SECONDS]
+    python -m instructor.benchmarks.grading_speed [--notebook PATH] [--repeat N] [--skip-notebook SECONDS]
 
-Times ``python grade.py --jobs 1 NOTEBOOK`` (a fresh interpreter: start-up,
+Times ``python -m instructor.grade --jobs 1 NOTEBOOK`` (a fresh interpreter: start-up,
 torch import and all six tasks included) ``--repeat`` times and takes the
 median, then executes the same notebook once with nbclient (the full MNIST
 training, minutes), and prints both and their ratio. The goal is a

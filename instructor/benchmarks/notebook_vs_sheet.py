@@ -8,7 +8,7 @@ before the kernel shuts down; other programs on a shared machine barely
 change it), then the ratios notebook / sheet of the medians (lower is
 better; the goal is <= 1.0).
 
-    python benchmarks/notebook_vs_sheet.py [--repeats N] [--concurrent]
+    python -m instructor.benchmarks.notebook_vs_sheet [--repeats N] [--concurrent]
 
 With ``--concurrent`` the two run at the same time, so that a machine whose
 speed drifts (shared cores) slows both alike.

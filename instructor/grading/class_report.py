@@ -22,11 +22,14 @@ from urllib.parse import quote
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from instructor.grading.core import TASKS, SubmissionGrade
-from instructor.grading.feedback import SHEET_TITLE, check_label, page, submission_problem, text
+from ex4.sheet import SHEET_TITLE
+from instructor.grading.core import SubmissionGrade
+from instructor.grading.feedback import check_label, page, submission_problem, text
 from instructor.grading.judge import CHECK_POINTS
-from instructor.grading.report import student_ids
+from instructor.grading.overrides import correction_of
+from instructor.grading.report import ids_of
 from instructor.grading.verdicts import GRADING_FAILURES, TASK_STATUSES
+from instructor.tasks import TASKS
 
 # totals are counted in bins of this many points, the last bin includes the maximum
 TOTAL_BIN_WIDTH = 10
@@ -133,7 +136,7 @@ def task_points_figure(grades: Sequence[SubmissionGrade]) -> Figure:
 
 def check_failures(grades: Sequence[SubmissionGrade], students: Sequence[str] | None = None) -> list[CheckFailure]:
     """Every check failed by at least one graded task, most often failed first (then in task order)."""
-    students = list(students) if students is not None else student_ids([g.path for g in grades])
+    students = list(students) if students is not None else ids_of(grades)
     failures: dict[tuple[str, str], CheckFailure] = {}
     for student, grade in zip(students, grades):
         for task in TASKS:
@@ -166,7 +169,7 @@ def failed_checks_figure(grades: Sequence[SubmissionGrade], failures: Sequence[C
 def grading_failures(grades: Sequence[SubmissionGrade],
                      students: Sequence[str] | None = None) -> list[GradingFailure]:
     """Submissions that could not be read (task ""), then tasks whose status is a failure of the grading."""
-    students = list(students) if students is not None else student_ids([g.path for g in grades])
+    students = list(students) if students is not None else ids_of(grades)
     unreadable, failed_tasks = [], []
     for student, grade in zip(students, grades):
         problem = submission_problem(grade)
@@ -208,15 +211,38 @@ def feedback_links(students: Sequence[str], files: Sequence[Path], report: Path)
             for student, file in zip(students, files)}
 
 
-def render_report(grades: Sequence[SubmissionGrade], links: dict[str, str] | None = None) -> str:
-    """The class report page; ``links`` maps student ids to the href of their feedback file."""
+def corrections_section(grades: Sequence[SubmissionGrade], students: Sequence[str], links: dict[str, str]) -> str:
+    """The instructor's corrections: student, task, the grader's points, the new points, the comment."""
+    rows = [(student, task, correction_of(grade.tasks[task])) for student, grade in zip(students, grades)
+            for task in TASKS if task in grade.tasks and correction_of(grade.tasks[task]) is not None]
+    parts = ['<section id="corrections"><h2>Corrections</h2>']
+    if not rows:
+        parts.append("<p>No grade was corrected.</p></section>")
+        return "\n".join(parts)
+    parts.append('<table id="corrections-table"><thead><tr><th>Student</th><th>Task</th>'
+                 '<th class="num">Grader</th><th class="num">Corrected</th><th>Comment</th></tr></thead><tbody>')
+    parts += [f'<tr data-task="{text(task)}"><td>{student_cell(student, links)}</td><td>{text(task)}</td>'
+              f'<td class="num original">{c.original_points}</td><td class="num corrected">{c.points}</td>'
+              f"<td>{text(c.comment)}</td></tr>" for student, task, c in rows]
+    parts.append("</tbody></table><p><small>Points in this report are the corrected ones; the checks failed "
+                 "are the grader's.</small></p></section>")
+    return "\n".join(parts)
+
+
+def render_report(grades: Sequence[SubmissionGrade], links: dict[str, str] | None = None,
+                  students: Sequence[str] | None = None) -> str:
+    """The class report page; ``links`` maps student ids to the href of their feedback file.
+
+    ``students`` are the submissions' ids (default: made from their paths).
+    """
     links = links or {}
-    students = student_ids([g.path for g in grades])
+    students = ids_of(grades, students)
     totals = [g.points for g in grades]
     maximum = max_total(grades)
     failures = check_failures(grades, students)
     problems = grading_failures(grades, students)
     flagged = [(s, g) for s, g in zip(students, grades) if g.review]
+    n_corrected = sum(correction_of(result) is not None for g in grades for result in g.tasks.values())
     body = [f"<h1>{text(SHEET_TITLE)}: class report</h1>"]
 
     if grades:
@@ -228,6 +254,7 @@ def render_report(grades: Sequence[SubmissionGrade], links: dict[str, str] | Non
                     f'<tr><th>Lowest / highest</th><td class="num">{min(totals)} / {max(totals)}</td></tr>'
                     f'<tr><th>Full points</th><td class="num">{sum(t == maximum for t in totals)}</td></tr>'
                     f'<tr><th>Flagged for review</th><td class="num">{len(flagged)}</td></tr>'
+                    f'<tr><th>Corrected tasks</th><td class="num" id="n-corrections">{n_corrected}</td></tr>'
                     f'<tr><th>Grading failures</th><td class="num" id="n-grading-failures">{len(problems)}</td></tr>'
                     "</tbody></table>")
     else:
@@ -275,6 +302,8 @@ def render_report(grades: Sequence[SubmissionGrade], links: dict[str, str] | Non
     body.append("<p><small>Counts only tasks that were graded; a task that was missing, raised or could not "
                 "be graded is counted in the table of statuses above.</small></p></section>")
 
+    body.append(corrections_section(grades, students, links))
+
     body.append('<section id="review"><h2>Flagged for review</h2>')
     if flagged:
         body.append("<p>The code of these submissions uses introspection or low-level process tricks; "
@@ -314,6 +343,8 @@ def render_report(grades: Sequence[SubmissionGrade], links: dict[str, str] | Non
     for student, grade in zip(students, grades):
         notes = [f"{t}: {grade.tasks[t].status}" for t in TASKS if t in grade.tasks and
                  grade.tasks[t].status != "graded"] + (["flagged for review"] if grade.review else [])
+        notes += [f"{t}: corrected from {correction_of(grade.tasks[t]).original_points}" for t in TASKS
+                  if t in grade.tasks and correction_of(grade.tasks[t]) is not None]
         cells = "".join(f'<td class="num">{grade.tasks[t].points if t in grade.tasks else "–"}</td>' for t in TASKS)
         body.append(f"<tr><td>{student_cell(student, links)}</td>{cells}"
                     f'<td class="num">{grade.points}</td><td>{text("; ".join(notes))}</td></tr>')

@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from instructor.grading.extract import (
-    DEFINITION_TASKS,
-    STATEMENT_TASKS,
     Submission,
     SubmissionError,
     TaskCode,
@@ -27,7 +25,8 @@ from instructor.grading.extract import (
 from instructor.grading.judge import grade_task
 from instructor.grading.sandbox import PROJECT_ROOT, GradingProcessError, Limits, Sandbox, TaskRun, sanitize_text
 from instructor.grading.verdicts import TaskGrade
-from instructor.solution_regions import TASKS, find_regions
+from instructor.solution_regions import find_regions
+from instructor.tasks import REGISTRY
 
 REFERENCE_PATH = PROJECT_ROOT / "solution.py"
 REFERENCE_KEY = "reference"
@@ -35,8 +34,7 @@ DEFAULT_LIMITS = Limits()
 # the reference's own runs (2b replays a dozen trainings) get more time than a student's task
 REFERENCE_TIMEOUT_FACTOR = 3
 MIN_REFERENCE_TIMEOUT_S = 60.0
-REPLAY_2B_PATH = Path(__file__).resolve().parent / "replay_2b.py"
-# the grader draws the inputs of every probe from this seed, new for each run
+# the grader draws the inputs of every probe from a seed in range(SEED_RANGE), new for each run unless given
 SEED_RANGE = 1 << 31
 # a message in the gradebook is cut to this many characters
 MAX_MESSAGE_CHARS = 500
@@ -44,9 +42,6 @@ MAX_MESSAGE_CHARS = 500
 MIN_REDACTED_LINE_CHARS = 20
 # a run of this many letters, digits and +/= without a space is encoded data, not a message
 ENCODED_DATA = re.compile(r"[A-Za-z0-9+/=]{40,}")
-# the reference definitions that answer each task: never sent to a process running that task's code
-OWN_ANSWERS = {**{task: (name,) for task, name in DEFINITION_TASKS.items()},
-               **{task: (function,) for task, (_, function) in STATEMENT_TASKS.items()}}
 
 
 def reference_needs(task: str, definitions: dict[str, str]) -> tuple[str, ...]:
@@ -55,7 +50,8 @@ def reference_needs(task: str, definitions: dict[str, str]) -> tuple[str, ...]:
     A submission's code may call any of them (a 2b cell evaluating with
     compute_accuracy); a broken answer to one task thus costs only that task.
     """
-    return tuple(name for name in definitions if name not in OWN_ANSWERS[task])
+    own_answers = REGISTRY.task(task).answer_names()
+    return tuple(name for name in definitions if name not in own_answers)
 
 
 @dataclass
@@ -87,15 +83,16 @@ def task_job(task: str, code: TaskCode, reference: tuple[tuple[str, ...], dict[s
 
     The reference sources are the given code and the answers of the *other*
     tasks this one needs, never the answer of ``task`` itself. Only a
-    ``trusted`` job (the reference's own) carries the Task 2b replay.
+    ``trusted`` job (the reference's own) carries the task's trusted sources (Task 2b's replay).
     """
     imports, definitions = reference
-    job = {"task": task, "kind": code.kind, "seed": seed,
+    spec = REGISTRY.task(task)
+    job = {"task": task, "probe": spec.probe, "kind": code.kind, "seed": seed,
            "reference": [*imports, *(definitions[name] for name in reference_needs(task, definitions))],
            "context": [statement.to_json() for statement in code.context],
            "task_code": [statement.to_json() for statement in code.task_code]}
-    if trusted and task == "2b":
-        job["replay_source"] = REPLAY_2B_PATH.read_text(encoding="utf-8")
+    if trusted:
+        job.update({key: path.read_text(encoding="utf-8") for key, path in spec.trusted_sources.items()})
     return job
 
 
@@ -135,7 +132,7 @@ def grade_paths(paths: list[str], limits: Limits = DEFAULT_LIMITS, jobs: int = 1
                 reference_path: Path = REFERENCE_PATH,
                 on_submission_done: Callable[[int, int], None] | None = None,
                 say: Callable[[str], None] | None = None,
-                kernel_confinement: bool = True) -> list[SubmissionGrade]:
+                kernel_confinement: bool = True, seed: int | None = None) -> list[SubmissionGrade]:
     """Grade every submission in ``paths``; results in the same order.
 
     Raises FileNotFoundError if a path does not exist (nothing is graded then)
@@ -144,11 +141,14 @@ def grade_paths(paths: list[str], limits: Limits = DEFAULT_LIMITS, jobs: int = 1
     is called with (done, total) as submissions finish; ``say`` receives the
     one line about what the sandbox does not protect on this machine.
     ``kernel_confinement=False`` is for benchmarks only (see ``Sandbox``).
+    ``seed`` fixes every probe's inputs (the same seed gives the same points
+    and messages); None draws a new one.
     """
     check_paths(paths)
     reference = reference_code(reference_path)
     reference_submission = extract(reference_path)
-    seed = secrets.randbelow(SEED_RANGE)
+    seed = secrets.randbelow(SEED_RANGE) if seed is None else seed
+    task_ids = REGISTRY.ids()
     extracted: dict[int, Submission | str] = {}
     for index, path in enumerate(paths):
         extracted[index] = extract_safely(Path(path))
@@ -156,7 +156,7 @@ def grade_paths(paths: list[str], limits: Limits = DEFAULT_LIMITS, jobs: int = 1
     reference_runs = [TaskRun(f"{REFERENCE_KEY}/{task}",
                               task_job(task, reference_submission.tasks[task], reference, seed, trusted=True),
                               reference_timeout_s)
-                      for task in TASKS]
+                      for task in task_ids]
     runs: list[TaskRun] = []
     remaining: dict[int, int] = {}
     for index, submission in extracted.items():
@@ -181,13 +181,13 @@ def grade_paths(paths: list[str], limits: Limits = DEFAULT_LIMITS, jobs: int = 1
             done[0] += 1
             on_submission_done(done[0], len(paths))
 
-    with Sandbox(limits, jobs, kernel_confinement) as sandbox:
+    with Sandbox(limits, jobs, kernel_confinement, REGISTRY.sandbox_modules()) as sandbox:
         if say is not None and sandbox.not_protected():
             say("grade.py: not protected on this machine: " + "; ".join(sandbox.not_protected()))
         # the reference first and alone: no student task can slow it down
         reference_outcomes = sandbox.run_all(reference_runs)
         expected.update(reference_results({task: reference_outcomes.get(f"{REFERENCE_KEY}/{task}", {})
-                                           for task in TASKS}))
+                                           for task in task_ids}))
         sandbox.run_all(runs, finished, keep=False)
     secret_lines = distinctive_lines(region.body for region in find_regions(
         reference_path.read_text(encoding="utf-8"), str(reference_path)))
@@ -197,7 +197,7 @@ def grade_paths(paths: list[str], limits: Limits = DEFAULT_LIMITS, jobs: int = 1
         grade = SubmissionGrade(path)
         if isinstance(submission, Submission):
             grade.review = list(getattr(submission, "review", ()))
-        for task in TASKS:
+        for task in task_ids:
             if isinstance(submission, str):
                 outcome = {"status": "missing", "error": submission}
             elif submission.tasks[task].kind == "missing":

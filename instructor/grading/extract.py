@@ -92,19 +92,18 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEFINITION_TASKS = {"1a": "SimpleMLP", "2a": "train", "3a": "compute_accuracy",
-                    "3b": "compute_accuracy_per_class"}
+from instructor.tasks import REGISTRY
+
+# the task tables are live views of the registry (instructor/tasks), which a test may extend
+DEFINITION_TASKS = REGISTRY.definition_tasks()
 # statement tasks: names the cell assigns, and the function a module defines instead
-STATEMENT_TASKS = {"1b": (("model1", "model2", "model3"), "build_equivalent_models"),
-                   "2b": (("optimizers",), "train_models")}
+STATEMENT_TASKS = REGISTRY.statement_tasks()
 # given code and the answers of all tasks always come from the reference, except the task's own
-PROTECTED_NAMES = frozenset({"SimpleFixedMLP", *DEFINITION_TASKS.values(),
-                             *(function for _, function in STATEMENT_TASKS.values())})
+PROTECTED_NAMES = REGISTRY.answer_names("SimpleFixedMLP")
 # the grader provides these itself (small synthetic data)
 DATA_NAMES = frozenset({"train_set", "test_set", "train_loader", "test_loader"})
 # calls that train, evaluate, plot or self-check: such statements stay out of the context
-SKIPPED_CALLS = frozenset({"train", "compute_accuracy", "compute_accuracy_per_class", "build_equivalent_models",
-                           "train_models", "plot_smoothed_losses", "accuracies_bar_plot"})
+SKIPPED_CALLS = REGISTRY.skipped_calls()
 SKIPPED_CALL_PREFIXES = ("check_task_", "visualize_")
 SKIPPED_METHODS = frozenset({"backward", "step"})
 SELF_CHECK_PREFIX = "check_task_"
@@ -900,7 +899,7 @@ def extract(path: Path) -> Submission:
         tasks[task] = found if found is not None else _not_found(f"`{name}`", (name,), cells)
     for task in STATEMENT_TASKS:
         tasks[task] = _statement_task(task, statements, cells)
-    ordered = {task: tasks[task] for task in ("1a", "1b", "2a", "2b", "3a", "3b")}
+    ordered = {task: tasks[task] for task in REGISTRY.ids()}
     return Submission(ordered, review_flags(cells))
 
 

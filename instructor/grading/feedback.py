@@ -19,13 +19,13 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from instructor.grading.core import TASKS, SubmissionGrade
+from ex4.sheet import SHEET_TITLE
+from instructor.grading.core import SubmissionGrade
 from instructor.grading.judge import CHECK_LABELS, CHECK_POINTS
-from instructor.grading.report import check_output_path, student_ids, visible, write_atomically
+from instructor.grading.overrides import correction_of
+from instructor.grading.report import check_output_path, ids_of, visible, write_atomically
 from instructor.grading.verdicts import GRADING_FAILURES, TaskGrade
-
-SHEET_TITLE = "Exercise Sheet 4 – Optimization 2"
-
+from instructor.tasks import TASKS
 
 # why a task was not graded, by TaskGrade.status, for students
 STATUS_NOTES = {
@@ -51,6 +51,7 @@ white-space:pre-wrap;overflow-wrap:anywhere}
 .failure{background:#fde7e9;border-left:4px solid #c50f1f;padding:.4rem .8rem}
 ul.passed li::marker{content:"✓ ";color:#107c10}ul.lost li::marker{content:"✗ ";color:#c50f1f}
 .lost li{margin-bottom:.5rem}.total{font-size:1.2rem;font-weight:bold}
+.correction{background:#e6f4ea;border-left:4px solid #107c10;padding:.4rem .8rem}
 figure{margin:1rem 0}figure img{max-width:100%;height:auto}
 details summary{cursor:pointer}
 """
@@ -112,6 +113,11 @@ def task_section(task: str, grade: TaskGrade, path: str) -> str:
              f'data-status="{text(grade.status)}">',
              f'<h2>Task {text(task)}: <span class="points">{grade.points}</span> / '
              f'<span class="max-points">{grade.max_points}</span> points</h2>']
+    correction = correction_of(grade)
+    if correction is not None:
+        comment = f": {correction.comment}" if correction.comment else ""
+        parts.append(f'<p class="correction" data-original-points="{correction.original_points}">Corrected by your '
+                     f"instructor from {correction.original_points} to {correction.points} points{text(comment)}</p>")
     if grade.status != "graded":
         css = "failure" if grade.status in GRADING_FAILURES else "note"
         note = STATUS_NOTES.get(grade.status, f"This task was not graded (status: {grade.status}).")
@@ -157,7 +163,8 @@ def render_feedback(grade: SubmissionGrade, student: str) -> str:
                     f'graded: <span class="message">{text(without_folders(problem, grade.path))}</span> '
                     "Your instructor sees this and checks it.</p>")
     rows = [f'<tr data-task="{text(t)}"><td>Task {text(t)}</td><td class="num">{grade.tasks[t].points} / '
-            f'{grade.tasks[t].max_points}</td><td>{text(status_word(grade.tasks[t].status))}</td></tr>'
+            f'{grade.tasks[t].max_points}{" (corrected)" if correction_of(grade.tasks[t]) else ""}</td>'
+            f"<td>{text(status_word(grade.tasks[t].status))}</td></tr>"
             for t in tasks]
     body.append('<table id="summary">\n<thead><tr><th>Task</th><th class="num">Points</th><th>Graded</th></tr>'
                 "</thead>\n<tbody>\n" + "\n".join(rows) +
@@ -207,16 +214,18 @@ def feedback_file_names(students: Sequence[str]) -> list[str]:
 
 
 def write_feedback(grades: Sequence[SubmissionGrade], folder: Path, protected: Sequence[Path] = (),
-                   on_file_written: Callable[[int, int], None] | None = None) -> list[Path]:
+                   on_file_written: Callable[[int, int], None] | None = None,
+                   students: Sequence[str] | None = None) -> list[Path]:
     """Write one feedback page per submission into ``folder`` (created if needed); returns the files.
 
+    ``students`` are the submissions' ids (default: made from their paths).
     Each file is written atomically and never through a symbolic link or over
     one of the ``protected`` files (ValueError). Existing pages of other
     students in ``folder`` are left alone.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    students = student_ids([g.path for g in grades])
+    students = ids_of(grades, students)
     targets = [folder / name for name in feedback_file_names(students)]
     for target in targets:  # refuse before writing anything
         check_output_path(target, protected)

@@ -1,15 +1,16 @@
 """A task's grade from its task process's outcome: the task module's verdict, or 0 points and why not."""
 from __future__ import annotations
 
-from ex4.tasks import POINTS as TASK_POINTS
-from ex4.tasks import TASK_MODULES
 from instructor.grading.verdicts import TaskGrade
+from instructor.tasks import REGISTRY, LiveMapping
 
-VERDICTS = {module.TASK: module.verdict for module in TASK_MODULES}
-# task -> check -> points: what each task's points are split into
-CHECK_POINTS = {module.TASK: {name: points for name, (points, _) in module.CHECKS.items()} for module in TASK_MODULES}
-# task -> check -> what it tests, for students
-CHECK_LABELS = {module.TASK: {name: label for name, (_, label) in module.CHECKS.items()} for module in TASK_MODULES}
+# task -> points, task -> check -> points (what each task's points are split into), task -> check -> what it
+# tests for students: views of the registry
+TASK_POINTS = LiveMapping(lambda: {task.id: task.points for task in REGISTRY.tasks()})
+CHECK_POINTS = LiveMapping(lambda: {task.id: {name: points for name, (points, _) in task.checks.items()}
+                                    for task in REGISTRY.tasks()})
+CHECK_LABELS = LiveMapping(lambda: {task.id: {name: label for name, (_, label) in task.checks.items()}
+                                    for task in REGISTRY.tasks()})
 
 
 def zero(task: str, message: str, status: str) -> TaskGrade:
@@ -26,7 +27,7 @@ def grade_task(task: str, outcome: dict, reference_result: dict) -> TaskGrade:
         return zero(task, f"the code {action}{outcome.get('error')}",
                     status if status in ("timeout", "crashed") else "error")
     try:
-        grade = VERDICTS[task](outcome["result"], reference_result)
+        grade = REGISTRY.task(task).verdict(outcome["result"], reference_result)
         cell_error = outcome["result"].get("cell_error")
         if cell_error and grade.points < grade.max_points:
             grade.messages.append(f"the task's cell raised {cell_error}")

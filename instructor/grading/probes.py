@@ -2,13 +2,14 @@
 
 The sandbox imports this module from its module folder, which holds copies
 of the student code (``utils.py``, ``ex4/``) and of the few grader modules
-the probes need, without the project on ``sys.path``. ``run_probe`` builds a
+the probes need (``instructor/tasks`` without the 2b replay), without the
+project on ``sys.path``. ``run_probe`` builds a
 task's namespace (the reference definitions with the task's definition taken
 from the submission) and calls the task module's ``probe``
-(``ex4/tasks/task_<id>.py``), which returns plain JSON data -- shapes,
+(``instructor/tasks/probe_<id>.py``), which returns plain JSON data -- shapes,
 numbers, type names -- never a verdict. The grader runs the same probe on the
 reference namespace and compares the two results with the task module's
-``verdict``.
+``verdict`` (``instructor/tasks/task_<id>.py``).
 
 All inputs are synthetic and seeded: MNIST-shaped float images
 (BS x 1 x 28 x 28) and int64 labels, a few dozen samples per case.
@@ -16,6 +17,7 @@ All inputs are synthetic and seeded: MNIST-shaped float images
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import math
 from collections.abc import Callable
@@ -33,13 +35,10 @@ from instructor.grading.task_namespace import build_namespace, describe_exceptio
 _run_seed = 0
 MNIST_FEATURES = math.prod(MNIST_IMAGE_SHAPE)
 
-BATCH_1A = 6
-
 
 # Task 2b: two distinguishable MNIST-shaped loaders
 # MNIST-shaped synthetic data for every task: a few batches, the last one short
 SYNTHETIC_LOADERS = {"train": {"samples": 40, "batch": 16}, "test": {"samples": 24, "batch": 12}}
-
 
 
 # built-in and NumPy scalar types by identity; everything else is named by what it is an instance of
@@ -76,10 +75,8 @@ def run_probe(task_job: dict) -> dict:
     global _run_seed
     _run_seed = int(task_job["seed"])
     torch.manual_seed(run_seed())
-    # imported here, not at the top: the task modules import this module for their probes
-    from ex4.tasks import TASK_MODULES, TASKS
-
-    task_module = TASK_MODULES[TASKS.index(task_job["task"])]
+    # the job names its task's probe module (instructor/tasks/probe_<id>.py), copied to the module folder
+    task_module = importlib.import_module(task_job["probe"])
     provided, state = provide_data(task_job)
     provide_more = getattr(task_module, "provide", None)
     if provide_more is not None:
@@ -221,12 +218,6 @@ def output_summary(output: object) -> dict:
     return {"output_shape": list(output.shape)}
 
 
-# --------------------------------------------------------------------- task 1b
-
-
-# --------------------------------------------------------------------- task 2b
-
-
 def provide_data(task_job: dict) -> tuple[dict, dict]:
     """What every task gets instead of MNIST: synthetic ``train_set``/``test_set`` and their loaders.
 
@@ -292,8 +283,6 @@ def recording_loader(name: str, spec: dict, seed_offset: int, iterations: list[s
     labels = torch.randint(N_CLASSES, (spec["samples"],), generator=generator(seed_offset + 1))
     return RecordingLoader(SyntheticMNIST(images, labels, train=name == "train"), batch_size=spec["batch"],
                            shuffle=False)
-
-
 
 
 # --------------------------------------------------------------------- tasks 3a and 3b

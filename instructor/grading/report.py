@@ -1,8 +1,11 @@
 """Gradebook output: a table for the terminal, JSON and CSV files written atomically.
 
-Every submission gets a student id, its file name without the suffix, unique
-in the class (``student_ids``); the CSV, the JSON, the feedback files and the
-class report all use it.
+Every submission gets a student id, unique in the class: the id its folder
+layout gives (``layouts.unique_ids``), passed as ``students``, or else its
+file name without the suffix (``student_ids``); the CSV, the JSON, the
+feedback files and the class report all use it. A task whose points the
+instructor corrected (``overrides.py``) shows the grader's points, the new
+points and the comment in every output.
 """
 from __future__ import annotations
 
@@ -15,7 +18,10 @@ import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
-from instructor.grading.core import TASKS, SubmissionGrade
+from instructor.grading.core import SubmissionGrade
+from instructor.grading.layouts import FoundSubmission
+from instructor.grading.overrides import correction_of
+from instructor.tasks import TASKS
 
 # a spreadsheet runs a cell that starts with one of these as a formula
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -63,30 +69,55 @@ def student_ids(paths: Sequence[str]) -> list[str]:
     return ids
 
 
-def shared_ids(paths: Sequence[str]) -> dict[str, list[str]]:
-    """Each file name stem that more than one of ``paths`` has, with those paths."""
-    by_stem: dict[str, list[str]] = {}
-    for path in paths:
-        by_stem.setdefault(Path(path).stem or Path(path).name or "submission", []).append(path)
-    return {stem: group for stem, group in by_stem.items() if len(group) > 1}
+def ids_of(grades: Sequence[SubmissionGrade], students: Sequence[str] | None = None) -> list[str]:
+    """``students`` when given (one id per grade), else the ids ``student_ids`` makes from the paths."""
+    if students is None:
+        return student_ids([g.path for g in grades])
+    if len(students) != len(grades):
+        raise ValueError(f"{len(students)} student ids for {len(grades)} grades")
+    return list(students)
 
 
-def table(grades: Sequence[SubmissionGrade]) -> str:
-    """One row per submission, one column per task, the total; then every message (control characters shown)."""
+def corrections_text(grade: SubmissionGrade) -> str:
+    """Every corrected task of ``grade``: ``2b: 0 → 9 (comment)``, joined by ``; ``."""
+    notes = []
+    for task in TASKS:
+        correction = correction_of(grade.tasks[task])
+        if correction is not None:
+            comment = f" ({correction.comment})" if correction.comment else ""
+            notes.append(f"{task}: {correction.original_points} → {correction.points}{comment}")
+    return "; ".join(notes)
+
+
+CORRECTED_MARK = "*"
+
+
+def table(grades: Sequence[SubmissionGrade], found: Sequence[FoundSubmission] | None = None) -> str:
+    """One row per submission, one column per task, the total; then every message (control characters shown).
+
+    A corrected task's points are marked ``*`` and its correction is listed
+    under the submission; ``found`` (one per grade) adds "late" where the
+    layout says so.
+    """
     header = ["submission", *TASKS, "total"]
-    rows = [[visible(g.path), *(str(g.tasks[t].points) for t in TASKS), f"{g.points}/{g.max_points}"]
+    rows = [[visible(g.path), *(f"{g.tasks[t].points}{CORRECTED_MARK if correction_of(g.tasks[t]) else ''}"
+                                for t in TASKS), f"{g.points}/{g.max_points}"]
             for g in grades]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) if i == 0 else cell.rjust(width)
                        for i, (cell, width) in enumerate(zip(row, widths))) for row in [header, *rows]]
     lines.insert(1, "  ".join("-" * width for width in widths))
-    for grade in grades:
+    for index, grade in enumerate(grades):
         # a message shared by several tasks (an unreadable file) is printed once, naming them all
         by_message: dict[str, list[str]] = {}
         for task in TASKS:
             for message in grade.tasks[task].messages:
                 by_message.setdefault(message, []).append(task)
         notes = [f"  {', '.join(tasks)}: {visible(message)}" for message, tasks in by_message.items()]
+        if corrections_text(grade):
+            notes.append(f"  corrected by the instructor: {visible(corrections_text(grade))}")
+        if found is not None and found[index].late:
+            notes.append("  handed in late")
         if grade.review:
             notes.append(f"  review: {visible('; '.join(grade.review))}")
         if notes:
@@ -94,11 +125,35 @@ def table(grades: Sequence[SubmissionGrade]) -> str:
     return "\n".join(lines)
 
 
-def to_json(grades: Sequence[SubmissionGrade]) -> str:
-    """``{"submissions": [...]}``: each submission's ``SubmissionGrade.to_json()`` with its student ``id``."""
-    ids = student_ids([g.path for g in grades])
-    return json.dumps({"submissions": [{"id": student, **g.to_json()} for student, g in zip(ids, grades)]},
-                      indent=2) + "\n"
+def submission_json(grade: SubmissionGrade, student: str, found: FoundSubmission | None) -> dict:
+    """One gradebook entry: the id, ``SubmissionGrade.to_json()``, each task's ``correction``, the layout's facts."""
+    entry = {"id": student, **grade.to_json()}
+    for task, result in grade.tasks.items():
+        correction = correction_of(result)
+        if correction is not None:
+            entry["tasks"][task]["correction"] = {"original_points": correction.original_points,
+                                                  "points": correction.points, "comment": correction.comment}
+    if found is not None:
+        entry.update(layout=found.layout, late=found.late, name=found.name)
+    return entry
+
+
+def to_json(grades: Sequence[SubmissionGrade], students: Sequence[str] | None = None,
+            found: Sequence[FoundSubmission] | None = None, run: dict | None = None,
+            roster: dict | None = None) -> str:
+    """``{"run": {...}, "submissions": [...], "roster": {...}}``; ``run`` and ``roster`` only when given.
+
+    Each submission is ``submission_json``: its student ``id`` (``students``,
+    or made from the paths), points and messages, corrections, and, with
+    ``found``, the ``layout``, ``late`` and the student's ``name`` where the
+    layout has one. ``run`` is ``run_record.run_record``'s record of the run.
+    """
+    ids = ids_of(grades, students)
+    entries = [submission_json(g, student, found[index] if found is not None else None)
+               for index, (student, g) in enumerate(zip(ids, grades))]
+    data = {**({"run": run} if run is not None else {}), "submissions": entries,
+            **({"roster": roster} if roster is not None else {})}
+    return json.dumps(data, indent=2) + "\n"
 
 
 def spreadsheet_text(text: str) -> str:
@@ -107,29 +162,34 @@ def spreadsheet_text(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-CSV_COLUMNS = ("id", *TASKS, "total", "max_points", "path", "not_graded", "review", "messages")
+CSV_COLUMNS = ("id", *TASKS, "total", "max_points", "path", "not_graded", "review", "messages", "late",
+               "corrections")
 
 
-def to_csv(grades: Sequence[SubmissionGrade]) -> str:
+def to_csv(grades: Sequence[SubmissionGrade], students: Sequence[str] | None = None,
+           found: Sequence[FoundSubmission] | None = None) -> str:
     """A gradebook: one row per student, the columns ``CSV_COLUMNS``.
 
     ``id`` is the student id (file name without suffix), then the points of each
     task and the ``total``; ``max_points``; the submission's ``path``;
     ``not_graded`` lists the tasks that could not be graded with their status
     (``2a: timeout; 3b: missing``); ``review`` the places flagged for review;
-    ``messages`` every message of a lost point (``1a: ... | 2a: ...``). Text
+    ``messages`` every message of a lost point (``1a: ... | 2a: ...``);
+    ``late`` is ``late`` where the layout says so (``found``); ``corrections``
+    the instructor's corrections (``2b: 0 → 9 (comment)``). Text
     cells are on one line, and a cell starting with ``=``, ``+``, ``-`` or ``@``
     gets a leading ``'`` so that spreadsheets show it instead of running it.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
-    for student, g in zip(student_ids([g.path for g in grades]), grades):
+    for index, (student, g) in enumerate(zip(ids_of(grades, students), grades)):
+        late = "late" if found is not None and found[index].late else ""
         messages = " | ".join(f"{t}: {m}" for t in TASKS for m in g.tasks[t].messages)
         not_graded = "; ".join(f"{t}: {g.tasks[t].status}" for t in TASKS if g.tasks[t].status != "graded")
         writer.writerow([spreadsheet_text(student), *(g.tasks[t].points for t in TASKS), g.points, g.max_points,
                          spreadsheet_text(g.path), not_graded, spreadsheet_text("; ".join(g.review)),
-                         spreadsheet_text(messages)])
+                         spreadsheet_text(messages), late, spreadsheet_text(corrections_text(g))])
     return buffer.getvalue()
 
 

@@ -38,9 +38,10 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 from instructor.shipped import PROJECT_ROOT, student_code_files
 
@@ -48,7 +49,7 @@ GRADING_DIR = Path(__file__).resolve().parent
 ZYGOTE_SCRIPT = GRADING_DIR / "zygote.py"
 CONFINEMENT_SCRIPT = GRADING_DIR / "confinement.py"
 # what the task modules' probes import from the grader, copied read-only beside the student code
-# (instructor/shipped.py); never the reference or its replays
+# (instructor/shipped.py), and the task modules the caller names; never the reference or its replays
 TASK_SIDE_MODULES = ("instructor/__init__.py", "instructor/grading/__init__.py", "instructor/grading/probes.py",
                      "instructor/grading/task_namespace.py", "instructor/grading/verdicts.py")
 PROBES_MODULE = "instructor.grading.probes"
@@ -376,12 +377,19 @@ class Zygote:
                 pass
 
 
+def module_name(relative: str) -> str:
+    """The dotted name of the module at ``relative`` in the module folder ("a/b/__init__.py" -> "a.b")."""
+    return relative.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+
+
 class Sandbox:
     """Confined task processes for one grading run; use as a context manager."""
 
-    def __init__(self, limits: Limits, slots: int, kernel_confinement: bool = True) -> None:
+    def __init__(self, limits: Limits, slots: int, kernel_confinement: bool = True,
+                 task_modules: Mapping[str, Path] = MappingProxyType({})) -> None:
         """``kernel_confinement=False`` (benchmarks only: what the confinement costs) skips Landlock,
-        namespaces and the user switch; the resource limits stay."""
+        namespaces and the user switch; the resource limits stay. ``task_modules``: module-folder path ->
+        source of the task modules the probes run (``instructor/tasks``), copied and preloaded too."""
         self.limits = limits
         self.scratch = Path(tempfile.mkdtemp(prefix="ex4-grading-"))
         self.scratch.chmod(SCRATCH_MODE)
@@ -395,6 +403,8 @@ class Sandbox:
             self._copy_module(PROJECT_ROOT / relative, relative)
         for relative in TASK_SIDE_MODULES:
             self._copy_module(PROJECT_ROOT / relative, relative)
+        for relative, source in task_modules.items():
+            self._copy_module(source, relative)
         self.as_root = os.geteuid() == 0 and kernel_confinement
         self.taken_uids: set[int] = set()
         sys_path = [str(self.modules), *task_sys_path(list(sys.path))]
@@ -403,7 +413,8 @@ class Sandbox:
         if self.as_root:
             self.keep_read_search = bool(unreadable_for(fresh_uid(self.taken_uids), sys_path))
         config = {"sys_path": sys_path, "read_only": read_only, "limits": asdict(limits),
-                  "preload": list(PRELOADED_MODULES), "probes_module": PROBES_MODULE,
+                  "preload": [*PRELOADED_MODULES, *(module_name(relative) for relative in task_modules)],
+                  "probes_module": PROBES_MODULE,
                   "confinement_path": str(CONFINEMENT_SCRIPT),
                   "want_landlock": kernel_confinement, "want_namespaces": kernel_confinement}
         self.zygotes: list[Zygote] = []

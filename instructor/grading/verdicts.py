@@ -1,9 +1,9 @@
 """What every task's verdict uses: a task's grade, its checks, tolerant comparisons of JSON numbers.
 
 Runs in the grader's process on plain JSON data only. Each task's verdict
-(``verdict`` in ``ex4/tasks/task_<id>.py``) compares the submission's probe
+(``verdict`` in ``instructor/tasks/task_<id>.py``) compares the submission's probe
 results with the reference's: its points are split over named checks
-(``CHECK_POINTS`` of the task), a check gives all its points or none, and
+(``checks`` of its ``Task``), a check gives all its points or none, and
 every failed check adds a message saying what was expected and what
 happened. ``instructor/grading/judge.py`` turns a task process's outcome
 into a grade: 0 points and one message when the code is missing, does not
@@ -34,7 +34,7 @@ GRADING_FAILURES = ("timeout", "crashed", "unreadable")
 
 @dataclass
 class TaskGrade:
-    """Points of one task; ``failed`` names the checks that lost points (keys of CHECK_POINTS[task])."""
+    """Points of one task; ``failed`` names the checks that lost points (keys of the task's checks)."""
 
     points: int
     max_points: int
@@ -131,12 +131,3 @@ def closest_outputs(candidates: list | None, expected: list) -> list | None:
     if not scored:
         return (candidates or [None])[0]
     return candidates[min(scored)[1]]
-
-
-# --------------------------------------------------------------------- 1b
-
-
-# --------------------------------------------------------------------- 2b
-
-
-# --------------------------------------------------------------------- 3b

@@ -2,14 +2,14 @@
 
 This source is sent only in the reference's own 2b job (never to a task that
 runs student code, which must not hold Task 2b's answer) and executed there
-by Task 2b's probe (``ex4/tasks/task_2b.py``), whose verdict imports ``HYPOTHESES``
+by Task 2b's probe (``instructor/tasks/probe_2b.py``), whose verdict imports ``HYPOTHESES``
 to turn a match into points. A submission's 2b result is judged by behaviour: the weights of
 every model after its code ran must match one of these trainings, started
 from the same grader-drawn initial weights on the same grader-drawn loaders.
 """
 from __future__ import annotations
 
-from ex4.tasks.task_2b import TASK_2B_LEARNING_RATE as LR
+from ex4.sheet import TASK_2B_LEARNING_RATE as LR
 
 # name -> (optimizer class in torch.optim, learning rate, epochs, loader, checks it fails, what it means)
 INTENDED = "intended"
