@@ -154,9 +154,10 @@ def _raised_in(error: BaseException, owners: dict[CodeType, str]) -> str | None:
     return found
 
 
-def _stub_result(task: str, detail: str) -> CheckResult:
+def _stub_result(detail: str) -> CheckResult:
+    # the verdict starts with "Task <task> self-check:", so the message does not name the task again
     return CheckResult(STUB_RESULT_NAME, False,
-                       f"Task {task} is {NOT_IMPLEMENTED}: {detail}. Replace the TODO stub with your "
+                       f"this task is {NOT_IMPLEMENTED}: {detail}. Replace the TODO stub with your "
                        "code, run its cell, then run this check again.")
 
 
@@ -210,7 +211,7 @@ def run_checks(task: str,
             results.append(CheckResult(name, True, check()))
             continue
         except NotStarted as stub:
-            return [_stub_result(task, stub.detail)]
+            return [_stub_result(stub.detail)]
         except Skipped as skipped:
             results.append(CheckResult(name, False, f"{SKIPPED_PREFIX} {skipped.reason}"))
             continue
@@ -220,7 +221,7 @@ def run_checks(task: str,
         except Exception as error:  # noqa: BLE001 - a student's bug must not stop the notebook
             owner = stub_owner(error, owners)
             if owner is not None:
-                return [_stub_result(task, f"{owner} still raises the NotImplementedError of the "
+                return [_stub_result(f"{owner} still raises the NotImplementedError of the "
                                            "TODO stub")]
             where = _raised_in(error, owners)
             hint = ((explain(name, error) if explain else None) or _known_error_hint(error)

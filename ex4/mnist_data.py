@@ -28,10 +28,13 @@ MNIST_FILES = {
 
 _HASH_CHUNK_BYTES = 1 << 20
 
+# a running Jupyter kernel does not see variables set later in a shell: set it with %env in a cell
 FIX_HINT = (
-    f"Either connect to the internet and run this cell again, or set the "
-    f"environment variable {LOCAL_COPY_ENV_VAR} to a folder holding the four "
-    f"uncompressed MNIST files ({', '.join(MNIST_FILES)}) and restart the kernel."
+    f"Either connect to the internet and run this cell again, or point the "
+    f"environment variable {LOCAL_COPY_ENV_VAR} at a folder holding the four "
+    f"uncompressed MNIST files ({', '.join(MNIST_FILES)}): in this notebook, run "
+    f"`%env {LOCAL_COPY_ENV_VAR}=/path/to/the/folder` in a new cell and then this cell again "
+    f"(or set it in the shell before starting Jupyter)."
 )
 
 

@@ -5,10 +5,16 @@ passed, and for every failure what was expected, what happened and a hint
 that names the cause it found (e.g. "a softmax after the last layer", "the
 labels passed first to loss_fn", "the precision instead of the accuracy of
 the class"). It never raises, so the notebook keeps running. A task is
-reported as "not implemented yet" only while its TODO stub is untouched: the
-``raise NotImplementedError`` line of the stub is still what runs (recognised
-by where the error was raised, not by its type alone), or the stub's
-``... = None`` values are all still ``None``.
+reported as "not implemented yet" only while its TODO stub is untouched:
+
+- Tasks 1a, 2a, 3a, 3b: the ``raise NotImplementedError`` line of the stub is
+  still what runs (recognised by where the error was raised, not by its type alone);
+- Task 1b: ``model1``, ``model2`` and ``model3`` are all still ``None``;
+- Task 2b: ``optimizers`` and ``losses`` are still the empty lists the cell
+  starts with, no model has a gradient (none was trained), and the last error
+  the notebook showed was not raised in the Task 2b cell. When it was, the
+  check reports that error instead: the code stopped before (or while)
+  training, which is not the same as not having started.
 
 The checks test properties on small synthetic data (no MNIST needed, well
 under a second each); they are not the grade, and passing them does not

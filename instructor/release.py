@@ -36,6 +36,7 @@ from pathlib import Path
 
 import nbformat
 
+from ex4.environment import MINIMUM_VERSIONS
 from instructor.shipped import PROJECT_ROOT, bundle_files
 from instructor.solution_regions import MalformedRegionError, Region, find_regions
 from instructor.tasks import TASKS
@@ -45,6 +46,8 @@ SOLUTION_NAME = "solution.py"
 REQUIREMENTS_NAME = "requirements.txt"
 # packages only the instructor's tests need
 INSTRUCTOR_ONLY_REQUIREMENTS = ("pytest", "nbval", "jupytext", "ruff")
+STUDENT_REQUIREMENTS_HEADER = ("# What the notebook needs; any torch/torchvision from these versions on works "
+                               "(README.md: a CPU-only install).")
 # written into every bundle: only a folder holding it is ever replaced
 MARKER_NAME = ".ex4-student-bundle"
 MARKER_TEXT = ("Student bundle written by release.py. The next release replaces this "
@@ -327,13 +330,15 @@ def find_grader_imports(bundle_dir: Path) -> list[str]:
 
 
 def student_requirements(requirements: str) -> str:
-    """``requirements`` without the instructor-only packages (and their comment lines)."""
-    kept = []
+    """``requirements`` without comments and instructor-only packages; torch and torchvision as
+    "at least" the versions the notebook needs (``ex4/environment.py``), not the course machines' pin."""
+    kept = [STUDENT_REQUIREMENTS_HEADER]
     for line in requirements.splitlines():
         name = re.split(r"[<>=!~\[;\s]", line.strip(), maxsplit=1)[0].lower()
-        if name not in INSTRUCTOR_ONLY_REQUIREMENTS:
-            kept.append(line)
-    return "\n".join(kept).rstrip("\n") + "\n"
+        if not name or name.startswith("#") or name in INSTRUCTOR_ONLY_REQUIREMENTS:
+            continue
+        kept.append(f"{name}>={MINIMUM_VERSIONS[name]}" if name in MINIMUM_VERSIONS else line)
+    return "\n".join(kept) + "\n"
 
 
 def _is_bundle(path: Path) -> bool:

@@ -153,6 +153,9 @@ def test_a_failed_download_is_one_clear_error(fake_mnist, tmp_path, monkeypatch,
     assert "downloading it failed" in message and str(failure) in message
     assert LOCAL_COPY_ENV_VAR in message
     assert error.value.__cause__ is None and error.value.__suppress_context__
+    # a running Jupyter kernel never sees a variable set later in a shell: the advice is %env in a cell
+    assert f"run `%env {LOCAL_COPY_ENV_VAR}=/path/to/the/folder` in a new cell and then this cell again" in message
+    assert "restart the kernel" not in message
 
 
 def test_a_download_that_yields_broken_files_is_reported(fake_mnist, tmp_path, monkeypatch):

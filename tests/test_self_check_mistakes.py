@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import linecache
 import operator
+import sys
 import time
 from collections import OrderedDict, defaultdict
 
@@ -759,6 +760,9 @@ def train_2b(variant: str = "reference"):
             losses.extend(quiet_train(model, loader, optimizer, loss_fn))
         elif variant == "overwritten":
             losses = quiet_train(model, loader, optimizer, loss_fn)
+        elif variant == "empty-losses-per-model":
+            quiet_train(model, loader, optimizer, loss_fn)
+            losses.append([])
         elif variant == "last-loss-only":
             losses.append(quiet_train(model, loader, optimizer, loss_fn)[-1])
         elif variant == "tensor-losses":
@@ -787,7 +791,9 @@ MISTAKES_2B = {
     "overwritten": ("losses", ["`losses = train(...)` replaces them"]),
     "last-loss-only": ("losses", ["not only its last loss"]),
     "tensor-losses": ("losses", ["loss.item()"]),
-    "losses-still-none": ("defined", ["assign losses"]),
+    "losses-still-none": ("defined", ["keep `losses = []`"]),
+    "empty-losses-per-model": ("losses", ["train() returned no losses for models[0]",
+                                          "append the loss of every iteration"]),
 }
 
 
@@ -1138,7 +1144,110 @@ def test_2b_models_trained_without_appending_is_not_the_stub():
 def test_one_task_2b_list_still_none_is_not_the_stub():
     models, _, losses, loader = train_2b()
     _, verdict = run("2b", (models, None, losses, loader))
-    assert checking.NOT_IMPLEMENTED not in verdict and "assign optimizers" in verdict
+    assert checking.NOT_IMPLEMENTED not in verdict and "keep `optimizers = []`" in verdict
+
+
+def test_an_empty_loss_list_is_not_blamed_on_test_loader():
+    _, verdict = run("2b", train_2b("empty-losses-per-model"))
+    assert "test_loader" not in verdict and "got:      0 losses" in verdict
+
+
+# the Task 2b cell as the notebook runs it: the given loop around a student's body
+CELL_2B = """
+optimizers = []
+losses = []
+for i, model in enumerate(models):
+    announce_training(i)
+{body}
+"""
+BODY_2B_TYPO = """\
+    optimizer = torch.optim.adam(model.parameters(), lr=0.04)
+    optimizers.append(optimizer)
+    losses.append(train(model, train_loader, optimizer, loss_fn, n_epochs=1))
+"""
+BODY_2B_CRASH_IN_TRAIN = """\
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.04)
+    losses.append(train(model, train_loader, optimizer, loss_fn, n_epochs=1)[1000])
+    optimizers.append(optimizer)
+"""
+BODY_2B_STUB = """\
+    optimizer = None  # TODO
+    model_losses = None  # TODO
+"""
+
+
+def run_2b_cell(body: str, namespace: dict | None = None) -> tuple[tuple, BaseException | None]:
+    """(check arguments, the error the cell raised) after running the Task 2b cell with ``body``.
+
+    ``namespace`` is the notebook's (a new one by default): run the cell again in the same one.
+    """
+    loader = separable_loader(N_SAMPLES_2B, BATCH_SIZE_2B)
+    if namespace is None:
+        namespace = {}
+    namespace.update(torch=torch, announce_training=lambda i: None, train=quiet_train, train_loader=loader,
+                     loss_fn=nn.CrossEntropyLoss())
+    namespace.setdefault("models", fresh_models())
+    error = None
+    try:
+        exec(compile(CELL_2B.format(body=body), "<Task 2b cell>", "exec"), namespace)
+    except Exception as raised:  # noqa: BLE001 - the error a notebook would show
+        error = raised
+    return (namespace["models"], namespace["optimizers"], namespace["losses"], loader), error
+
+
+def shown_by_the_notebook(monkeypatch, error: BaseException | None) -> None:
+    """Record ``error`` as IPython does for the last error a cell showed."""
+    for name in ("last_value", "last_exc"):
+        monkeypatch.setattr(sys, name, error, raising=False)
+
+
+@pytest.mark.parametrize("body, when, error", [
+    (BODY_2B_TYPO, "before", "AttributeError"),
+    (BODY_2B_CRASH_IN_TRAIN, "after", "IndexError"),
+])
+def test_2b_code_that_stopped_with_an_error_is_not_the_stub(monkeypatch, body, when, error):
+    arguments, raised = run_2b_cell(body)
+    assert type(raised).__name__ == error
+    shown_by_the_notebook(monkeypatch, raised)
+    results, verdict = run("2b", arguments)
+    assert checking.NOT_IMPLEMENTED not in verdict
+    assert results[0].name == "defined" and not results[0].passed
+    assert f"it stopped {when} training its first model, with {error}" in results[0].message
+    assert "your code in the loop over the models raised this error" in results[0].message
+
+
+@pytest.mark.parametrize("same_notebook", [False, True], ids=["error-of-another-notebook", "stale-error"])
+def test_2b_stub_untouched_is_not_implemented_yet_even_after_an_earlier_error(monkeypatch, same_notebook):
+    """An error of another cell, or of an earlier run of this cell, is not this run's."""
+    namespace: dict = {}
+    _, earlier_error = run_2b_cell(BODY_2B_TYPO, namespace if same_notebook else None)
+    arguments, raised = run_2b_cell(BODY_2B_STUB, namespace)
+    assert raised is None and earlier_error is not None
+    shown_by_the_notebook(monkeypatch, earlier_error)
+    results, verdict = run("2b", arguments)
+    assert [result.name for result in results] == [checking.STUB_RESULT_NAME]
+    assert verdict.startswith("Task 2b self-check: this task is not implemented yet: optimizers and losses are "
+                              "still empty and no model was trained")
+
+
+@pytest.mark.parametrize("task, arguments", [
+    ("2b", lambda: run_2b_cell(BODY_2B_STUB)[0]),
+    ("3a", lambda: (notebook_function(STUB_3A, "compute_accuracy", 24),)),
+])
+def test_the_stub_verdict_names_its_task_once(task, arguments):
+    _, verdict = run(task, arguments())
+    assert verdict.count(f"Task {task}") == 1 + verdict.count(f"Task {task} cell"), verdict
+    assert verdict.startswith(f"Task {task} self-check: this task is {checking.NOT_IMPLEMENTED}: ")
+
+
+def test_the_1a_success_message_names_every_model_it_built():
+    from ex4.tasks import task_1a
+
+    results, _ = run("1a", (solution.SimpleMLP,))
+    built = next(result.message for result in results if result.name == "builds")
+    assert built.endswith(" build")
+    for dims in task_1a._DIMS_1A:
+        assert f"SimpleMLP(dims={dims})" in built
 
 
 # ----------------------------------------------------------------------------- speed

@@ -76,7 +76,8 @@ def task_1a_results(simple_mlp_class: type) -> list[CheckResult]:
             require(isinstance(model, nn.Module), "an nn.Module", describe(model),
                      "SimpleMLP must inherit from nn.Module")
             models[key(dims)] = model
-        return f"SimpleMLP(dims={_SMALL_DIMS}) and SimpleMLP(dims={_SINGLE_LAYER_DIMS}) build"
+        built = [f"SimpleMLP(dims={dims})" for dims in _DIMS_1A]
+        return f"{', '.join(built[:-1])} and {built[-1]} build"
 
     def traced(dims: Sequence[int]) -> tuple[object, list[LayerCall], Exception | None]:
         if key(dims) not in traces:

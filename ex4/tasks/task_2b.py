@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 
 import torch
@@ -17,6 +18,7 @@ from ex4.checking import (
     NotStarted,
     Skipped,
     describe,
+    error_text,
     is_number,
     report,
     require,
@@ -30,31 +32,55 @@ ADAM_DEFAULT_LEARNING_RATE = 1e-3
 _LOSS_WINDOW_SHARE = 0.1
 
 
+def error_of_the_2b_cell(models: Sequence[nn.Module], optimizers: object,
+                         losses: object) -> BaseException | None:
+    """The last error the notebook showed, if it stopped the Task 2b cell that made these lists at its first model.
+
+    IPython keeps the last error it showed in ``sys.last_value`` (also ``sys.last_exc`` from Python
+    3.12). The Task 2b cell is the frame on its traceback whose code calls ``announce_training`` and
+    whose globals hold these very ``optimizers`` and ``losses`` lists, with the loop's ``model`` still
+    ``models[0]``: a later run of the cell that went through all models makes an older error stale.
+    Outside IPython: None.
+    """
+    error = getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
+    traceback = getattr(error, "__traceback__", None)
+    while traceback is not None:
+        names = traceback.tb_frame.f_globals
+        if ("announce_training" in traceback.tb_frame.f_code.co_names and names.get("optimizers") is optimizers
+                and names.get("losses") is losses and len(models) > 0 and names.get("model") is models[0]):
+            return error
+        traceback = traceback.tb_next
+    return None
+
+
 @seeded
 def task_2b_results(models: Sequence[nn.Module], optimizers: object, losses: object,
                     train_loader: DataLoader) -> list[CheckResult]:
     """Checks of the optimizers and losses of Task 2b; nothing is trained or modified."""
 
     def defined() -> str:
-        if optimizers is None and losses is None:
-            raise NotStarted("optimizers and losses are still None")
-        if isinstance(optimizers, list) and isinstance(losses, list) and not optimizers and not losses:
-            trained = any(p.grad is not None for model in models if isinstance(model, nn.Module)
-                          for p in model.parameters())
-            if not trained:
-                raise NotStarted("optimizers and losses are still empty and no model was trained: the body "
-                                 "of the loop over the models is still the TODO stub")
-            raise CheckFailed("one optimizer and one list of losses per model in optimizers and losses",
-                              "two empty lists, although the models were trained",
-                              "append each model's optimizer to optimizers and the list of losses train() "
-                              "returns to losses, inside the loop")
         for name, value in (("optimizers", optimizers), ("losses", losses)):
-            if value is None:
-                raise CheckFailed(f"{name} to be a list", "None (from the TODO stub)",
-                                   f"assign {name}: a list with one entry per model")
-            require(isinstance(value, (list, tuple)), f"{name} to be a list", describe(value),
-                     f"build {name} as a list with one entry per model")
-        return "optimizers and losses are lists"
+            hint = (f"keep `{name} = []` as the Task 2b cell gives it, and append one entry per model"
+                    if value is None else f"build {name} as a list with one entry per model")
+            require(isinstance(value, (list, tuple)), f"{name} to be a list", describe(value), hint)
+        if optimizers or losses:
+            return "optimizers and losses are lists"
+        trained = any(p.grad is not None for model in models if isinstance(model, nn.Module)
+                      for p in model.parameters())
+        error = error_of_the_2b_cell(models, optimizers, losses)
+        if error is not None:
+            raise CheckFailed("the Task 2b cell to train every model and fill optimizers and losses",
+                               f"it stopped {'after' if trained else 'before'} training its first model, with "
+                               f"{error_text(error)}",
+                               "your code in the loop over the models raised this error (shown below the Task 2b "
+                               "cell): fix it, run that cell again, then this check")
+        if not trained:
+            raise NotStarted("optimizers and losses are still empty and no model was trained: the body of the "
+                             "loop over the models creates no optimizer and trains nothing yet (the TODO stub)")
+        raise CheckFailed("one optimizer and one list of losses per model in optimizers and losses",
+                          "two empty lists, although the models were trained",
+                          "append each model's optimizer to optimizers and the list of losses train() "
+                          "returns to losses, inside the loop")
 
     def one_optimizer_per_model() -> str:
         require(len(optimizers) == len(models), f"{len(models)} optimizers, one per model",
@@ -130,7 +156,10 @@ def task_2b_results(models: Sequence[nn.Module], optimizers: object, losses: obj
             got = len(model_losses) if isinstance(model_losses, (list, tuple)) else None
             if got is None:
                 hint = "append the whole list that train() returns"
-            elif got and got % n_batches == 0:
+            elif got == 0:
+                hint = (f"train() returned no losses for models[{i}]: does your train() from Task 2a append the "
+                        "loss of every iteration, and do you pass n_epochs=N_EPOCHS_2B?")
+            elif got % n_batches == 0:
                 hint = (f"that is {got // n_batches} epochs: pass n_epochs=N_EPOCHS_2B to train() "
                         "(its default is 20 epochs)")
             else:
