@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from instructor import release
+from instructor import release, release_guard, release_stubs
 from instructor.shipped import STUDENT_CODE
 from instructor.solution_regions import find_regions
 from instructor.tasks import TASKS
@@ -97,7 +97,7 @@ def test_bundle_holds_no_instructor_file(bundle, forbidden):
 
 def test_answer_lines_cover_every_task(reference, solution_source):
     """The leak scan below is only as good as its list of answer lines."""
-    answers = release.answer_lines(solution_source, reference)
+    answers = release_guard.answer_lines(solution_source, reference)
     for region in find_regions(solution_source):
         region_lines = {line.strip() for line in region.body.splitlines()}
         assert region_lines & answers, f"no answer line of task {region.task} is scanned for"
@@ -105,22 +105,22 @@ def test_answer_lines_cover_every_task(reference, solution_source):
 
 def test_no_reference_answer_line_anywhere_in_the_bundle(bundle, reference, solution_source, tmp_path):
     """Every line of every file, and of every string in the notebook's JSON, in the folder and the zip."""
-    answers = release.answer_lines(solution_source, reference)
+    answers = release_guard.answer_lines(solution_source, reference)
     with zipfile.ZipFile(bundle.with_name(BUNDLE_NAME + ".zip")) as archive:
         archive.extractall(tmp_path)
-    assert release.find_leaks(bundle, answers) == []
-    assert release.find_leaks(tmp_path / BUNDLE_NAME, answers) == []
+    assert release_guard.find_leaks(bundle, answers) == []
+    assert release_guard.find_leaks(tmp_path / BUNDLE_NAME, answers) == []
 
 
 def test_the_leak_scan_finds_an_answer_line(tmp_path, reference, solution_source):
-    answers = release.answer_lines(solution_source, reference)
+    answers = release_guard.answer_lines(solution_source, reference)
     (tmp_path / "notes.py").write_text("x = 1\n    " + sorted(answers)[0] + "\n")
-    assert release.find_leaks(tmp_path, answers) == [f"notes.py: {sorted(answers)[0]}"]
+    assert release_guard.find_leaks(tmp_path, answers) == [f"notes.py: {sorted(answers)[0]}"]
 
 
 def test_every_region_is_a_stub(student, solution_source):
     expected_count = len(find_regions(solution_source))
-    regions = [(index, region, release.inside_function(cell.source, region.begin_line, f"cell {index}"))
+    regions = [(index, region, release_stubs.inside_function(cell.source, region.begin_line, f"cell {index}"))
                for index, cell in enumerate(student.cells) if cell.cell_type == "code"
                for region in find_regions(cell.source)]
     assert len(regions) == expected_count
@@ -143,15 +143,15 @@ def test_every_region_is_a_stub(student, solution_source):
     ("optimizers = []\nfor i in range(3):\n    inner = i\nlosses: list = []", ["optimizers", "losses"]),
 ])
 def test_top_level_stub_names_come_from_the_region(body, expected):
-    assert release.top_level_assigned_names(body) == expected
+    assert release_stubs.top_level_assigned_names(body) == expected
 
 
 def test_top_level_stubs_assign_none_to_the_reference_names(student):
     """Regions outside functions (1b at the top level, 2b in the given loop over the models)."""
-    stub_names = {region.task: release.top_level_assigned_names(region.body)
+    stub_names = {region.task: release_stubs.top_level_assigned_names(region.body)
                   for cell in student.cells if cell.cell_type == "code"
                   for region in find_regions(cell.source)
-                  if not release.inside_function(cell.source, region.begin_line, "cell")}
+                  if not release_stubs.inside_function(cell.source, region.begin_line, "cell")}
     assert stub_names == {"1b": ["model1", "model2", "model3"], "2b": ["optimizer", "model_losses"]}
 
 
@@ -169,7 +169,7 @@ def test_instructor_lines_are_removed(reference, student):
             assert "solution" not in after.source
             assert (len(before.source.splitlines()) - len(after.source.splitlines())
                     == INSTRUCTOR_BLOCK_LINES), f"cell {index}"
-            assert after.source == release.strip_instructor_lines(before.source)
+            assert after.source == release_stubs.strip_instructor_lines(before.source)
             assert "from ex4.self_checks import *" in after.source
 
 
@@ -183,17 +183,17 @@ def test_student_requirements_drop_the_test_tools(bundle):
 
 def test_round_trip_gives_the_reference_code_back(reference, solution_source):
     """fill(release(reference)) has the reference's cells, minus the instructor lines."""
-    filled = release.fill_stubs(release.release_notebook(reference, solution_source), solution_source)
+    filled = release_stubs.fill_stubs(release_stubs.release_notebook(reference, solution_source), solution_source)
     assert [cell.cell_type for cell in filled.cells] == [cell.cell_type for cell in reference.cells]
     for index, (want, got) in enumerate(zip(reference.cells, filled.cells)):
-        expected = (release.strip_instructor_lines(want.source) if want.cell_type == "code"
+        expected = (release_stubs.strip_instructor_lines(want.source) if want.cell_type == "code"
                     else want.source)
         assert got.source == expected, f"cell {index}"
 
 
 def test_round_trip_restores_every_region(reference, solution_source):
-    released = release.release_notebook(reference, solution_source)
-    filled = release.fill_stubs(released, solution_source)
+    released = release_stubs.release_notebook(reference, solution_source)
+    filled = release_stubs.fill_stubs(released, solution_source)
     changed = [index for index, (stub, full) in enumerate(zip(released.cells, filled.cells))
                if stub.source != full.source]
     with_regions = [index for index, cell in enumerate(reference.cells)
@@ -224,7 +224,7 @@ def test_release_never_deletes_a_folder_it_did_not_write(tmp_path):
     out_dir = tmp_path / BUNDLE_NAME
     out_dir.mkdir()
     (out_dir / "my_work.txt").write_text("precious")
-    with pytest.raises(release.ReleaseError, match="not a student bundle"):
+    with pytest.raises(release_stubs.ReleaseError, match="not a student bundle"):
         release.build_release(out_dir)
     assert (out_dir / "my_work.txt").read_text() == "precious"
     assert not out_dir.with_name(BUNDLE_NAME + ".zip").exists()
@@ -233,7 +233,7 @@ def test_release_never_deletes_a_folder_it_did_not_write(tmp_path):
 def test_release_never_overwrites_a_zip_it_did_not_write(tmp_path):
     zip_path = tmp_path / (BUNDLE_NAME + ".zip")
     zip_path.write_bytes(b"not a zip of ours")
-    with pytest.raises(release.ReleaseError, match="not a zip written by release.py"):
+    with pytest.raises(release_stubs.ReleaseError, match="not a zip written by release.py"):
         release.build_release(tmp_path / BUNDLE_NAME)
     assert zip_path.read_bytes() == b"not a zip of ours"
     assert not (tmp_path / BUNDLE_NAME).exists()
@@ -260,7 +260,7 @@ def test_release_refuses_a_malformed_region_and_names_the_cell(tmp_path, referen
     notebook_path = tmp_path / "broken.ipynb"
     nbformat.write(broken, notebook_path)
     out_dir = tmp_path / BUNDLE_NAME
-    with pytest.raises(release.ReleaseError, match=f"cell {index}, line .*{expected_error}"):
+    with pytest.raises(release_stubs.ReleaseError, match=f"cell {index}, line .*{expected_error}"):
         release.build_release(out_dir, notebook_path=notebook_path)
     assert not out_dir.exists() and not out_dir.with_name(BUNDLE_NAME + ".zip").exists()
 
@@ -279,7 +279,7 @@ def test_release_refuses_a_region_without_markers(tmp_path, reference, task):
     notebook_path = tmp_path / "broken.ipynb"
     nbformat.write(broken, notebook_path)
     names_the_cell = rf"task {task} has .*(cells \[{index}\]|no cell)"
-    with pytest.raises(release.ReleaseError, match=names_the_cell):
+    with pytest.raises(release_stubs.ReleaseError, match=names_the_cell):
         release.build_release(tmp_path / BUNDLE_NAME, notebook_path=notebook_path)
     assert not (tmp_path / BUNDLE_NAME).exists()
 
@@ -310,7 +310,7 @@ def test_release_clears_outputs_of_an_executed_notebook(reference, solution_sour
         cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="a printed answer\n")]
         cell.metadata["tags"] = ["nbval-ignore-output"]
     executed.metadata["language_info"] = {"name": "python", "version": "3.11.7"}
-    student = release.release_notebook(executed, solution_source)
+    student = release_stubs.release_notebook(executed, solution_source)
     assert all(cell.outputs == [] and cell.execution_count is None and cell.metadata == {}
                for cell in student.cells if cell.cell_type == "code")
     assert student.metadata["language_info"] == {"name": "python"}
@@ -337,7 +337,7 @@ def test_the_student_code_ships_byte_for_byte(bundle):
     for relative in ["utils.py", *(p.relative_to(PROJECT_ROOT).as_posix() for p in (PROJECT_ROOT / "ex4").rglob("*.py")
                                    if "__pycache__" not in p.parts)]:
         assert (bundle / relative).read_bytes() == (PROJECT_ROOT / relative).read_bytes(), relative
-    assert release.find_grader_imports(bundle) == []
+    assert release_guard.find_grader_imports(bundle) == []
 
 
 def test_the_bundle_self_checks_run_without_the_project(bundle):
@@ -358,5 +358,5 @@ def test_student_code_importing_the_grader_is_found(tmp_path):
     (tmp_path / "ex4" / "task_9z.py").write_text("from instructor.grading.verdicts import Checks\n\n"
                                                  "def verdict(student, reference):\n    pass\n")
     (tmp_path / "utils.py").write_text("import torch\nimport solution\n")
-    assert release.find_grader_imports(tmp_path) == [
+    assert release_guard.find_grader_imports(tmp_path) == [
         "ex4/task_9z.py: imports instructor.grading.verdicts", "utils.py: imports solution"]

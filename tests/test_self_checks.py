@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import solution
 from ex4 import checking, fixtures, self_checks
-from instructor import release
+from instructor import release, release_stubs
 from instructor.solution_regions import find_regions
 from instructor.tasks import TASKS
 
@@ -112,7 +112,7 @@ def stub_namespace() -> dict:
     regions of the top-level tasks.
     """
     reference = nbformat.read(NOTEBOOK_PATH, as_version=4)
-    student = release.release_notebook(reference, SOLUTION_PATH.read_text(encoding="utf-8"))
+    student = release_stubs.release_notebook(reference, SOLUTION_PATH.read_text(encoding="utf-8"))
     namespace: dict = {"models": [solution.SimpleMLP(dims=DIMS_2B)],
                        "train_loader": separable_loader(BATCH_SIZE_2B, BATCH_SIZE_2B)}
     for cell in student.cells:
@@ -125,7 +125,7 @@ def stub_namespace() -> dict:
         for region in find_regions(cell.source):
             if not region.indent:
                 exec(textwrap.dedent(region.body), namespace)
-            elif not release.inside_function(cell.source, region.begin_line, "cell"):
+            elif not release_stubs.inside_function(cell.source, region.begin_line, "cell"):
                 # a region in a given loop (2b): the loop and the lists it fills, as the cell runs them
                 statements = [node for node in ast.parse(cell.source).body
                               if node.lineno <= region.begin_line + 1 <= node.end_lineno

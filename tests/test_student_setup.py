@@ -19,7 +19,7 @@ import pytest
 
 from ex4 import environment
 from ex4.checking import WELL_DONE
-from instructor import release
+from instructor import release, release_stubs
 from instructor.tasks import TASKS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -173,7 +173,7 @@ LOADER_LINES = {
 def filled_student_notebook(bundle: Path) -> nbformat.NotebookNode:
     """The released notebook with every stub filled with the reference region, on fewer samples."""
     student = nbformat.read(bundle / release.NOTEBOOK_NAME, as_version=4)
-    filled = release.fill_stubs(student, (PROJECT_ROOT / release.SOLUTION_NAME).read_text(encoding="utf-8"))
+    filled = release_stubs.fill_stubs(student, (PROJECT_ROOT / release.SOLUTION_NAME).read_text(encoding="utf-8"))
     for old, new in LOADER_LINES.items():
         cells = [cell for cell in filled.cells if cell.cell_type == "code" and old in cell.source]
         assert len(cells) == 1, old

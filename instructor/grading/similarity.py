@@ -300,7 +300,7 @@ def release_stub(folder: Path, notebook: Path, solution: Path) -> Path:
     """Write the released stub notebook of ``notebook`` into ``folder``; return its path."""
     import nbformat
 
-    from instructor.release import release_notebook
+    from instructor.release_stubs import release_notebook
 
     student = release_notebook(nbformat.read(notebook, as_version=nbformat.NO_CONVERT),
                                solution.read_text(encoding="utf-8"))
