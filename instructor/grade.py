@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from instructor.grading.core import REFERENCE_PATH, expand_paths, grade_paths
-from instructor.grading.extract import SubmissionError
+from instructor.grading.extraction import SubmissionError
 from instructor.grading.report import (
     check_output_path,
     shared_ids,
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     for stem, group in shared_ids(paths).items():
         ids = [student for path, student in zip(paths, student_ids(paths)) if path in group]
         print(visible(f"grade.py: warning: {len(group)} submissions are named {stem!r} ({', '.join(group)}); "
-                      f"the gradebook calls them {', '.join(ids)}"), file=sys.stderr)
+                      f"the gradebook calls them {', '.join(ids)}", keep_newlines=False), file=sys.stderr)
     progress = Progress()
     options = {"say": progress.say}
     if shows_progress(arguments.quiet):

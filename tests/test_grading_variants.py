@@ -21,7 +21,8 @@ from notebook_edits import with_region
 from ex4.tasks.task_3b import ABSENT_CLASSES
 from instructor.grading.core import TASKS, grade_paths
 from instructor.grading.judge import CHECK_POINTS, TASK_POINTS
-from instructor.grading.sandbox import PROJECT_ROOT, Limits
+from instructor.grading.sandbox import Limits
+from instructor.shipped import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -8,18 +8,19 @@ import sys
 
 import pytest
 
-from instructor.grading import sandbox
-from instructor.grading.sandbox import (
+from instructor.grading.sandbox import environment, handle
+from instructor.grading.sandbox.environment import task_sys_path
+from instructor.grading.sandbox.protocol import (
     MAX_RESULT_BYTES,
     MAX_RESULT_DEPTH,
-    MAX_STRING_CHARS,
-    PROJECT_ROOT,
+    RESULT_FILE,
     clean_result,
     parse_result,
     read_result,
-    sanitize_text,
-    task_sys_path,
 )
+from instructor.grading.text import MAX_STRING_CHARS
+from instructor.grading.text import one_line as sanitize_text
+from instructor.shipped import PROJECT_ROOT
 
 
 def test_sanitize_text_removes_escape_codes_surrogates_and_caps_length():
@@ -65,36 +66,36 @@ def test_parse_result_accepts_only_the_result_layout(data, status):
 def test_read_result_does_not_follow_a_link(tmp_path):
     secret = tmp_path / "secret.txt"
     secret.write_text(json.dumps({"status": "ok", "result": {"value": 1}}))
-    (tmp_path / sandbox.RESULT_FILE).symlink_to(secret)
+    (tmp_path / RESULT_FILE).symlink_to(secret)
     assert read_result(tmp_path) is None
 
 
 def test_read_result_refuses_an_oversized_file(tmp_path):
-    (tmp_path / sandbox.RESULT_FILE).write_bytes(b" " * (MAX_RESULT_BYTES + 1))
+    (tmp_path / RESULT_FILE).write_bytes(b" " * (MAX_RESULT_BYTES + 1))
     assert read_result(tmp_path) is None
 
 
 def test_read_result_reads_a_regular_file(tmp_path):
-    (tmp_path / sandbox.RESULT_FILE).write_bytes(b'{"status": "ok", "result": {}}')
+    (tmp_path / RESULT_FILE).write_bytes(b'{"status": "ok", "result": {}}')
     assert read_result(tmp_path) == b'{"status": "ok", "result": {}}'
 
 
 def test_the_task_path_leaves_out_the_project_but_keeps_the_environment():
-    environment = [p for p in sys.path if "site-packages" in p]
+    site_packages = [p for p in sys.path if "site-packages" in p]
     kept = task_sys_path([str(PROJECT_ROOT), str(PROJECT_ROOT / "tests"), str(PROJECT_ROOT / "grading"),
-                          str(PROJECT_ROOT.parent), "", *environment])
+                          str(PROJECT_ROOT.parent), "", *site_packages], PROJECT_ROOT)
     assert str(PROJECT_ROOT) not in kept and str(PROJECT_ROOT.parent) not in kept
     assert not any(p.startswith(str(PROJECT_ROOT / "tests")) or p.startswith(str(PROJECT_ROOT / "grading"))
                    for p in kept)
-    assert [os.path.realpath(p) for p in environment] == kept
+    assert [os.path.realpath(p) for p in site_packages] == kept
 
 
 def test_a_fresh_uid_is_unused_and_unique():
     taken: set[int] = set()
-    uids = {sandbox.fresh_uid(taken) for _ in range(50)}
+    uids = {environment.fresh_uid(taken) for _ in range(50)}
     assert len(uids) == 50 and uids == taken
-    assert all(sandbox.UID_RANGE[0] <= uid < sandbox.UID_RANGE[1] for uid in uids)
-    assert not any(sandbox.uid_in_use(uid) for uid in uids)
+    assert all(environment.UID_RANGE[0] <= uid < environment.UID_RANGE[1] for uid in uids)
+    assert not any(environment.uid_in_use(uid) for uid in uids)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the check switches to another user id")
@@ -112,7 +113,7 @@ def test_folders_another_user_cannot_enter_are_found():
         os.makedirs(inner)
         os.makedirs(public)
         os.chmod(private, 0o700)
-        assert sandbox.unreadable_for(sandbox.fresh_uid(set()), [inner, public]) == [inner]
+        assert environment.unreadable_for(environment.fresh_uid(set()), [inner, public]) == [inner]
     finally:
         shutil.rmtree(root)
 
@@ -129,11 +130,12 @@ CHMOD_GAP = ("not root: Landlock does not cover chmod, so student code can chang
     ({"landlock_abi": 3, "namespaces": False, "namespace_error": "unshare: Operation not permitted",
       "seccomp": False}, True,
      ["Landlock ABI 3 < 4: TCP is not blocked", "Landlock ABI 3 < 6: signals to other processes are not scoped",
-      "no seccomp: student code can connect to unix sockets of services on this machine",
+      "no seccomp: student code can connect to unix sockets of services on this machine, use file locks and "
+      "create memory (memfd) that no limit counts",
       "no namespaces (unshare: Operation not permitted): processes a task starts may outlive it, and the network "
       "stays reachable"]),
 ])
 def test_the_grader_says_what_this_kernel_does_not_protect(granted, as_root, expected):
-    box = object.__new__(sandbox.Sandbox)
+    box = object.__new__(handle.Sandbox)
     box.granted, box.as_root = granted, as_root
     assert box.not_protected() == expected

@@ -11,37 +11,14 @@ import io
 import json
 import os
 import tempfile
-import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
 from instructor.grading.core import TASKS, SubmissionGrade
+from instructor.grading.text import visible
 
 # a spreadsheet runs a cell that starts with one of these as a formula
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-# characters that reorder the text around them when displayed ("Trojan Source")
-BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def visible(text: str) -> str:
-    """``text`` with every control character, bidi control and lone surrogate written as an escape.
-
-    Messages and paths come from student code: an escape sequence (``\\x1b[2J``),
-    a NUL or a right-to-left override shows up as ``\\x1b``, ``\\x00``,
-    ``\\u202e`` instead of acting on the terminal, file or page. Newlines and
-    tabs are kept.
-    """
-    if text.isprintable():
-        return text
-    out = []
-    for char in text:
-        code = ord(char)
-        if char in "\n\t" or not (char in BIDI_CONTROLS or 0xD800 <= code <= 0xDFFF
-                                   or unicodedata.category(char) == "Cc"):
-            out.append(char)
-        else:
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
-    return "".join(out)
 
 
 def student_ids(paths: Sequence[str]) -> list[str]:
@@ -74,8 +51,8 @@ def shared_ids(paths: Sequence[str]) -> dict[str, list[str]]:
 def table(grades: Sequence[SubmissionGrade]) -> str:
     """One row per submission, one column per task, the total; then every message (control characters shown)."""
     header = ["submission", *TASKS, "total"]
-    rows = [[visible(g.path), *(str(g.tasks[t].points) for t in TASKS), f"{g.points}/{g.max_points}"]
-            for g in grades]
+    rows = [[visible(g.path, keep_newlines=False), *(str(g.tasks[t].points) for t in TASKS),
+             f"{g.points}/{g.max_points}"] for g in grades]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) if i == 0 else cell.rjust(width)
                        for i, (cell, width) in enumerate(zip(row, widths))) for row in [header, *rows]]
@@ -86,11 +63,12 @@ def table(grades: Sequence[SubmissionGrade]) -> str:
         for task in TASKS:
             for message in grade.tasks[task].messages:
                 by_message.setdefault(message, []).append(task)
-        notes = [f"  {', '.join(tasks)}: {visible(message)}" for message, tasks in by_message.items()]
+        notes = [f"  {', '.join(tasks)}: {visible(message, keep_newlines=False)}"
+                 for message, tasks in by_message.items()]
         if grade.review:
-            notes.append(f"  review: {visible('; '.join(grade.review))}")
+            notes.append(f"  review: {visible('; '.join(grade.review), keep_newlines=False)}")
         if notes:
-            lines += ["", f"{visible(grade.path)}:", *notes]
+            lines += ["", f"{visible(grade.path, keep_newlines=False)}:", *notes]
     return "\n".join(lines)
 
 
