@@ -11,7 +11,7 @@ messages of every lost point. --feedback writes one HTML page per student
 (DIR/<student>.html), --report one HTML page about the whole class. Exit
 status 0 when grading ran, whatever the points; 2 when it could not run (e.g.
 a path does not exist) or an output file could not be written. How tasks are
-isolated and scored: see grading/sandbox.py and grading/verdicts.py.
+isolated and scored: see grading/sandbox/__init__.py and grading/verdicts.py.
 """
 from __future__ import annotations
 

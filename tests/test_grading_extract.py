@@ -848,3 +848,12 @@ def test_a_file_that_reads_too_slowly_gets_a_reason_and_the_next_one_is_read(tmp
     honest_seconds = time.perf_counter() - honest_start
     # stopped at the budget, not at the end of reading (tens of seconds); a fresh reader starts at once
     assert stopped_after < 4 * budget_s + 2 * honest_seconds
+
+
+def test_a_file_name_holding_newlines_is_read_as_itself_and_the_next_file_too(tmp_path):
+    """The budgeted reader gets each path whole: a newline in a name must not shift the answers."""
+    odd = write_notebook(tmp_path, "def compute_accuracy(model, loader):\n    return 1.0",
+                         name="alice\nbob.ipynb")
+    plain = write_notebook(tmp_path, "def train(model, loader):\n    return []", name="carol.ipynb")
+    assert extract(odd).tasks["3a"].kind == "definition" and extract(odd).tasks["2a"].kind == "missing"
+    assert extract(plain).tasks["2a"].kind == "definition" and extract(plain).tasks["3a"].kind == "missing"

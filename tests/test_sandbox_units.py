@@ -139,3 +139,130 @@ def test_the_grader_says_what_this_kernel_does_not_protect(granted, as_root, exp
     box = object.__new__(handle.Sandbox)
     box.granted, box.as_root = granted, as_root
     assert box.not_protected() == expected
+
+
+# --------------------------------------------------------------------- round two (issue 17)
+
+
+def test_runs_of_one_group_never_run_at_the_same_time():
+    """Three workers, four submissions of three tasks: a submission's tasks wait for each other."""
+    import threading
+    import time
+
+    from instructor.grading.sandbox.handle import _Schedule
+    from instructor.grading.sandbox.protocol import TaskRun
+
+    runs = [TaskRun(f"{group}/{task}", {}, group=str(group)) for group in range(4) for task in range(3)]
+    schedule = _Schedule(runs)
+    running: list[str] = []
+    overlaps, finished = [], []
+    lock = threading.Lock()
+
+    def work():
+        while (run := schedule.take()) is not None:
+            with lock:
+                if run.group in running:
+                    overlaps.append(run.key)
+                running.append(run.group)
+            time.sleep(0.01)
+            with lock:
+                running.remove(run.group)
+                finished.append(run.key)
+            schedule.done(run)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not overlaps
+    assert sorted(finished) == sorted(run.key for run in runs)
+
+
+def test_runs_without_a_group_fill_every_worker():
+    from instructor.grading.sandbox.handle import _Schedule
+    from instructor.grading.sandbox.protocol import TaskRun
+
+    schedule = _Schedule([TaskRun(f"reference/{task}", {}) for task in range(3)])
+    assert [schedule.take().key for _ in range(3)] == ["reference/0", "reference/1", "reference/2"]
+    assert schedule.take() is None
+
+
+def test_stale_scratch_folders_of_a_dead_grader_are_removed(tmp_path):
+    import subprocess
+
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    stale, live, foreign = (tmp_path / f"{environment.SCRATCH_PREFIX}{name}" for name in ("stale", "live", "other"))
+    for folder in (stale, live, foreign):
+        folder.mkdir()
+        (folder / "work").mkdir()
+    # a grader that ended (its pid, with a start time no process has), one that runs (this one)
+    (stale / environment.OWNER_FILE).write_text(f"{ended.pid} 1")
+    (live / environment.OWNER_FILE).write_text(" ".join(environment.process_identity(os.getpid())))
+    assert environment.remove_stale_scratch(tmp_path) == [stale]
+    assert not stale.exists() and live.exists() and foreign.exists()
+
+
+def test_the_task_path_comes_from_the_environment_not_from_cwd_or_pythonpath(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "on-pythonpath"))
+    monkeypatch.chdir(tmp_path)
+    found = environment.environment_sys_path()
+    assert not any(str(tmp_path) in entry for entry in found) and "" not in found
+    assert any(entry.endswith(("site-packages", "dist-packages")) for entry in found)
+    assert os.path.dirname(os.__file__) in found  # the standard library
+
+
+SECCOMP_PROBE = '''
+import ctypes, fcntl, json, os, socket, struct, sys
+sys.path.insert(0, sys.argv[1])
+import confinement
+confinement.deny_syscalls()
+denied = {}
+shared = open(sys.argv[2], "rb")
+libc = ctypes.CDLL(None, use_errno=True)
+tries = {
+    "flock": lambda: fcntl.flock(shared, fcntl.LOCK_SH | fcntl.LOCK_NB),
+    "F_SETLK": lambda: fcntl.lockf(shared, fcntl.LOCK_SH | fcntl.LOCK_NB),
+    "F_GETLK": lambda: fcntl.fcntl(shared, fcntl.F_GETLK, struct.pack("hhqqi", 1, 0, 0, 0, 0)),
+    "F_OFD_SETLK": lambda: fcntl.fcntl(shared, 37, struct.pack("hhqqi", 0, 0, 0, 1, 0)),
+    "memfd_create": lambda: os.memfd_create("x"),
+    "unix socket": lambda: socket.socket(socket.AF_UNIX),
+    "F_GETFL": lambda: fcntl.fcntl(shared, fcntl.F_GETFL),
+    "inet socket": lambda: socket.socket(socket.AF_INET).close(),
+}
+for name, action in tries.items():
+    try:
+        action()
+        denied[name] = False
+    except OSError:
+        denied[name] = True
+denied["shmget"] = libc.shmget(0, 4096, 0o1600) < 0
+print(json.dumps(denied))
+'''
+
+
+def test_seccomp_denies_locks_memfd_and_shared_memory_but_not_ordinary_calls(tmp_path):
+    import subprocess
+
+    from instructor.grading.sandbox.handle import CONFINEMENT_SCRIPT
+
+    shared = tmp_path / "shared.txt"
+    shared.write_text("read-only for the tasks")
+    probe = subprocess.run([sys.executable, "-c", SECCOMP_PROBE, str(CONFINEMENT_SCRIPT.parent), str(shared)],
+                           capture_output=True, text=True, check=False)
+    if probe.returncode != 0 and "PR_SET_SECCOMP" in probe.stderr:
+        pytest.skip(f"this kernel refuses seccomp filters: {probe.stderr.strip()[-200:]}")
+    denied = json.loads(probe.stdout)
+    assert denied == {"flock": True, "F_SETLK": True, "F_GETLK": True, "F_OFD_SETLK": True, "memfd_create": True,
+                      "unix socket": True, "F_GETFL": False, "inet socket": False, "shmget": True}
+
+
+def test_visible_keeps_a_path_on_its_row():
+    from instructor.grading.text import visible
+
+    path = "alice\nFORGED  20  100/100\r\x1b[2J\u202e.ipynb"
+    shown = visible(path, keep_newlines=False)
+    assert "\n" not in shown and "\r" not in shown and "\x1b" not in shown and "\u202e" not in shown
+    assert shown == "alice\\x0aFORGED  20  100/100\\x0d\\x1b[2J\\u202e.ipynb"
+    assert visible("two\nlines\tand a tab") == "two\nlines\tand a tab"

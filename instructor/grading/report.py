@@ -24,13 +24,14 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 def student_ids(paths: Sequence[str]) -> list[str]:
     """The student id of each submission: its file name without suffix, unique in ``paths``.
 
-    ``alice.ipynb`` is ``alice``. When two submissions share a name (``a/alice.ipynb``,
+    ``alice.ipynb`` is ``alice``; control characters are written as escapes
+    (``visible``). When two submissions share a name (``a/alice.ipynb``,
     ``b/alice.py``) the later ones get ``-2``, ``-3``, ... appended, in the order given.
     """
     taken: set[str] = set()
     ids = []
     for path in paths:
-        stem = Path(path).stem or Path(path).name or "submission"
+        stem = visible(Path(path).stem or Path(path).name or "submission", keep_newlines=False)
         candidate, number = stem, 1
         while candidate in taken:
             number += 1

@@ -31,18 +31,22 @@ from instructor.grading.extraction.submission import (
 from instructor.grading.text import escaped
 
 # wall-clock seconds one submission may take to read; an honest notebook takes a few hundredths
-EXTRACTION_TIMEOUT_S = 20.0
+EXTRACTION_TIMEOUT_S = 10.0
 # address space the reader may add to what it inherits
 EXTRACTION_MEMORY_BYTES = 2 << 30
 # the reader's answer: bigger means more than any task could run (MAX_CODE_CHARS, JSON-escaped, per task)
 MAX_ANSWER_BYTES = 64 << 20
-# an answer is its length in this many bytes (big-endian), then its JSON
+# a request (a path) and an answer (JSON) are each their length in this many bytes (big-endian), then the data
 LENGTH_BYTES = 8
 READ_CHUNK_BYTES = 1 << 16
 
 
 class _Reader:
-    """A forked process that reads submissions one at a time: a path in, a JSON answer out."""
+    """A forked process that reads submissions one at a time: a path in, a JSON answer out.
+
+    Both ways each message is its length, then its bytes: a path may hold any
+    character, a newline too.
+    """
 
     def __init__(self) -> None:
         load_parsers()  # imported here once, not in every reader
@@ -60,7 +64,8 @@ class _Reader:
     def ask(self, path: Path, timeout_s: float) -> tuple[bytes | None, str]:
         """(the answer's JSON, ""), or (None, why it was stopped: "time", "size", "ended")."""
         deadline = time.monotonic() + timeout_s
-        os.write(self.requests, os.fsencode(str(path.resolve())) + b"\n")
+        request = os.fsencode(str(path.resolve()))
+        _write_all(self.requests, len(request).to_bytes(LENGTH_BYTES, "big") + request)
         header = self._read(LENGTH_BYTES, deadline)
         if isinstance(header, str):
             return None, header
@@ -139,23 +144,37 @@ def _reader_pid_owner() -> int:
 
 
 def _serve(requests: int, answers: int) -> None:
-    """In the reader: cap memory, then answer each path read from ``requests``; exit at its end."""
+    """In the reader: cap memory, then answer each path read from ``requests``; exit when they end."""
     try:
         memory = _address_space_bytes() + EXTRACTION_MEMORY_BYTES
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-        with os.fdopen(requests, "rb") as lines:
-            for line in lines:
-                path = Path(os.fsdecode(line.rstrip(b"\n")))
-                try:
-                    answer = {"submission": submission_to_json(extract_in_process(path))}
-                except SubmissionError as exc:
-                    answer = {"error": str(exc)}
-                except (RecursionError, MemoryError, ValueError, TypeError, OSError) as exc:
-                    answer = {"error": f"{escaped(path.name)}: the file could not be read ({type(exc).__name__})"}
-                data = json.dumps(answer).encode()
-                _write_all(answers, len(data).to_bytes(LENGTH_BYTES, "big") + data)
+        while (header := _read_exactly(requests, LENGTH_BYTES)) is not None:
+            request = _read_exactly(requests, int.from_bytes(header, "big"))
+            if request is None:
+                break
+            path = Path(os.fsdecode(request))
+            try:
+                answer = {"submission": submission_to_json(extract_in_process(path))}
+            except SubmissionError as exc:
+                answer = {"error": str(exc)}
+            except (RecursionError, MemoryError, ValueError, TypeError, OSError) as exc:
+                answer = {"error": f"{escaped(path.name)}: the file could not be read ({type(exc).__name__})"}
+            data = json.dumps(answer).encode()
+            _write_all(answers, len(data).to_bytes(LENGTH_BYTES, "big") + data)
     finally:
         os._exit(0)
+
+
+def _read_exactly(fd: int, size: int) -> bytes | None:
+    """``size`` bytes from ``fd`` (the grading process's requests); None when the pipe ends first."""
+    chunks, got = [], 0
+    while got < size:
+        chunk = os.read(fd, min(READ_CHUNK_BYTES, size - got))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
 
 
 def _write_all(fd: int, data: bytes) -> None:

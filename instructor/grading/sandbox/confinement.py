@@ -1,6 +1,6 @@
 """Kernel confinement of a task process: Landlock, namespaces, capabilities (Linux, stdlib + ctypes).
 
-Runs inside the task processes (the zygote loads it by path), so it imports
+Runs inside the task processes (the worker loads it by path), so it imports
 the standard library only. Every function raises ``ConfinementError`` when
 the kernel refuses; the caller decides whether that is fatal.
 
