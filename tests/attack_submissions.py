@@ -40,6 +40,9 @@ STALL_LINE_CHARS = 365
 STALL_MARKERS = 100_000
 # the start of a table row that a file name holding a newline would draw in the terminal
 FORGED_ROW = "FORGED-ROW"
+# processes that each fill this much memory, under the per-process address-space cap (2 GB): 3.6 GB together
+MEMORY_PROCESSES = 6
+MEMORY_PER_PROCESS_MB = 600
 # depth of the nested results: deeper than Python's default recursion limit (1000)
 NESTING_DEPTH = 1300
 # extra keys of the huge per-class dict
@@ -739,6 +742,44 @@ if _ex4_found:
     raise RuntimeError("ATTACK-SUCCEEDED: memory no limit counts: " + ", ".join(_ex4_found))
 '''
 
+# memory spread over processes, each under the address-space cap; all of it held at once is the attack
+MANY_PROCESSES_MEMORY_3B = '''
+import os
+import select
+import time
+
+_ex4_read, _ex4_write = os.pipe()
+_ex4_children = []
+for _ex4_index in range(__PROCESSES__):
+    _ex4_pid = os.fork()
+    if _ex4_pid == 0:
+        try:
+            _ex4_block = b"\\x01" * (__MEGABYTES__ << 20)
+            os.write(_ex4_write, b"+")
+            time.sleep(30)
+        finally:
+            os._exit(0)
+    _ex4_children.append(_ex4_pid)
+os.close(_ex4_write)
+_ex4_held, _ex4_deadline = 0, time.monotonic() + 10
+while _ex4_held < __PROCESSES__ and time.monotonic() < _ex4_deadline:
+    if not select.select([_ex4_read], [], [], max(0.0, _ex4_deadline - time.monotonic()))[0]:
+        break
+    _ex4_got = os.read(_ex4_read, 64)
+    if not _ex4_got:
+        break
+    _ex4_held += len(_ex4_got)
+for _ex4_pid in _ex4_children:
+    try:
+        os.kill(_ex4_pid, 9)
+        os.waitpid(_ex4_pid, 0)
+    except OSError:
+        pass
+os.close(_ex4_read)
+if _ex4_held == __PROCESSES__:
+    raise RuntimeError(f"ATTACK-SUCCEEDED: held {__PROCESSES__ * __MEGABYTES__} MB in {__PROCESSES__} processes")
+'''
+
 # the primitives of a covert channel between two tasks running at the same time: locks on a shared file
 LOCKS_3A = '''
 import fcntl
@@ -895,6 +936,10 @@ def attacks(reference: nbformat.NotebookNode) -> list[Attack]:
         description=f"a .py file of {STALL_MARKERS} cell markers: reading it exceeds the extraction budget")
     add("uncounted_memory", "3b", None, side_effect("3b", lambda ctx: UNCOUNTED_MEMORY_3B), review=("ctypes",),
         runs=all_runs, description="memfd_create, SysV shared memory, oom_score_adj; then the honest 3b")
+    add("memory_in_many_processes", "3b", None, side_effect("3b", lambda ctx: code(
+        MANY_PROCESSES_MEMORY_3B, processes=MEMORY_PROCESSES, megabytes=MEMORY_PER_PROCESS_MB)),
+        review=("fork", "kill"), description=f"{MEMORY_PROCESSES} processes of {MEMORY_PER_PROCESS_MB} MB each, "
+                                             "every one under the address-space cap; then the honest 3b")
     add("locks_on_shared_file", "3a", None, side_effect("3a", lambda ctx: LOCKS_3A), review=("fcntl",),
         runs=all_runs, description="flock, F_SETLK, F_GETLK, F_OFD_SETLK on the shared utils.py; then the honest 3a")
     add("reads_grader_path", "3a", None, region("3a", lambda ctx: reads_grader_path_body(ctx, honest["3a"])),

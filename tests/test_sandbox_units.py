@@ -123,15 +123,17 @@ CHMOD_GAP = ("not root: Landlock does not cover chmod, so student code can chang
 
 
 @pytest.mark.parametrize("granted, as_root, expected", [
-    ({"landlock_abi": 7, "namespaces": True, "seccomp": True}, True, []),
-    ({"landlock_abi": 7, "namespaces": True, "seccomp": True}, False, [CHMOD_GAP]),
-    ({"landlock_abi": 0, "namespaces": True, "seccomp": True}, False,
+    ({"landlock_abi": 7, "namespaces": True, "seccomp": True, "memory_cgroup": True}, True, []),
+    ({"landlock_abi": 7, "namespaces": True, "seccomp": True, "memory_cgroup": True}, False, [CHMOD_GAP]),
+    ({"landlock_abi": 0, "namespaces": True, "seccomp": True, "memory_cgroup": True}, False,
      ["no Landlock: student code can read and write whatever the grading user can", CHMOD_GAP]),
     ({"landlock_abi": 3, "namespaces": False, "namespace_error": "unshare: Operation not permitted",
       "seccomp": False}, True,
      ["Landlock ABI 3 < 4: TCP is not blocked", "Landlock ABI 3 < 6: signals to other processes are not scoped",
       "no seccomp: student code can connect to unix sockets of services on this machine, use file locks and "
       "create memory (memfd) that no limit counts",
+      "no memory cgroup per task: memory is capped per process (address space), so a task may use the cap once "
+      "in each process it starts",
       "no namespaces (unshare: Operation not permitted): processes a task starts may outlive it, and the network "
       "stays reachable"]),
 ])

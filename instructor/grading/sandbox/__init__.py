@@ -13,7 +13,7 @@ Layout of one run::
 
 Modules: ``handle`` (``Sandbox``, ``WorkerHandle``: the grader's side),
 ``worker`` (the worker process), ``confinement`` (Landlock, namespaces,
-capabilities, seccomp), ``protocol`` (job and result files, ``Limits``,
+capabilities, seccomp), ``cgroups`` (a memory cgroup per task), ``protocol`` (job and result files, ``Limits``,
 ``TaskRun``), ``environment`` (import path, user ids, stale folders).
 
 What a task process can do
@@ -32,11 +32,16 @@ What a task process can do
       grader is not root): every process it starts dies with it; no network.
     * As root: a user id of its own, drawn at random for each task from a
       range no account uses and checked unused by any running process.
-    * Limits: wall-clock timeout, address space (``RLIMIT_AS``), CPU time,
-      file size, processes. Memory no address-space limit counts is denied:
-      ``memfd_create``, ``memfd_secret``, SysV shared memory and message
-      queues (seccomp). Its ``oom_score_adj`` is the highest, so that when
-      memory runs out the kernel kills a task, never a worker or the grader.
+    * Limits: wall-clock timeout, address space (``RLIMIT_AS``, per
+      process), CPU time, file size, processes. Where the kernel lets the
+      grader create cgroups (root with cgroup v1, or cgroup v2 with the
+      memory controller delegated), a memory cgroup per task counts all its
+      processes' memory together, whatever form it takes, and the kernel's
+      out-of-memory killer acts inside it (``cgroups``). Memory no
+      address-space limit counts is denied anyway: ``memfd_create``,
+      ``memfd_secret``, SysV shared memory and message queues (seccomp). Its
+      ``oom_score_adj`` is the highest, so that when memory runs out the
+      kernel kills a task, never a worker or the grader.
 
 What the grader does with what a task leaves
     The result file is read without following links, capped in size,
@@ -47,11 +52,12 @@ What the grader does with what a task leaves
 Not covered
     The grader checks at start what the kernel grants and says in one line
     what is not protected (``Sandbox.not_protected``): without Landlock,
-    seccomp or namespaces the corresponding guarantees above do not hold. No
-    memory cgroup is used: memory is counted per process (``RLIMIT_AS``),
-    so a task that starts several processes may use the cap once per
-    process, up to its process limit. Timing (CPU contention) between tasks
-    running at the same time is not hidden.
+    seccomp, namespaces or a memory cgroup the corresponding guarantees
+    above do not hold; without a memory cgroup (e.g. grading as a normal
+    user) memory is counted per process, so a task that starts several
+    processes may use the cap once per process, up to its process limit.
+    Timing (CPU contention) between tasks running at the same time is not
+    hidden.
 """
 from instructor.grading.sandbox.environment import GradingProcessError
 from instructor.grading.sandbox.handle import Sandbox, SandboxSetup

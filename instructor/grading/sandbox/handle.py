@@ -48,6 +48,7 @@ from instructor.grading.text import one_line
 SANDBOX_DIR = Path(__file__).resolve().parent
 WORKER_SCRIPT = SANDBOX_DIR / "worker.py"
 CONFINEMENT_SCRIPT = SANDBOX_DIR / "confinement.py"
+CGROUPS_SCRIPT = SANDBOX_DIR / "cgroups.py"
 # world-readable system folders a freshly imported extension module may load libraries or data from
 SYSTEM_READ_ONLY = ("/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/local/lib", "/etc/ld.so.cache",
                     "/usr/share/fonts", "/etc/fonts", "/dev/urandom", "/dev/random")
@@ -206,6 +207,7 @@ class Sandbox:
         config = {"sys_path": sys_path, "read_only": read_only, "limits": asdict(limits),
                   "preload": list(setup.preload), "runner": setup.runner, "run": setup.run,
                   "describe": setup.describe, "confinement_path": str(CONFINEMENT_SCRIPT),
+                  "cgroups_path": str(CGROUPS_SCRIPT),
                   "want_landlock": kernel_confinement, "want_namespaces": kernel_confinement}
         self.workers: list[WorkerHandle] = []
         try:
@@ -246,6 +248,9 @@ class Sandbox:
         if not self.granted.get("seccomp"):
             gaps.append("no seccomp: student code can connect to unix sockets of services on this machine, "
                         "use file locks and create memory (memfd) that no limit counts")
+        if not self.granted.get("memory_cgroup"):
+            gaps.append("no memory cgroup per task: memory is capped per process (address space), so a task "
+                        "may use the cap once in each process it starts")
         if not self.as_root:
             gaps.append("not root: Landlock does not cover chmod, so student code can change the permissions "
                         "of the grading user's files")

@@ -69,6 +69,15 @@ def virtual_memory_bytes() -> int:
     return 0
 
 
+def resident_bytes() -> int:
+    """This process's resident memory (VmRSS): what a fork may copy on write."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def wait_with_timeout(pid: int, timeout_s: float) -> tuple[int | None, bool]:
     """Wait for the child ``pid``; kill it after ``timeout_s``. Returns (wait status, timed out)."""
     pidfd = os.pidfd_open(pid)
@@ -90,6 +99,8 @@ class Worker:
         self.config = config
         self.limits = config["limits"]
         self.confinement = load_module("ex4_confinement", config["confinement_path"])
+        self.cgroups = load_module("ex4_cgroups", config["cgroups_path"])
+        self.memory_root = None  # where task cgroups are made (``cgroups.memory_cgroup_root``), if anywhere
         self.run_job = None
         self.describe_exception = None
 
@@ -133,7 +144,11 @@ class Worker:
             data += chunk
         os.close(read_fd)
         os.waitpid(pid, 0)
-        return json.loads(data)
+        report = json.loads(data)
+        root = self.cgroups.memory_cgroup_root()
+        report["memory_cgroup"] = self.cgroups.usable(root)
+        self.memory_root = root if report["memory_cgroup"] else None
+        return report
 
     def enter_namespaces(self) -> None:
         """New PID, network and IPC namespaces for the children of this process."""
@@ -147,11 +162,20 @@ class Worker:
     def run(self, command: dict) -> dict:
         """Fork the reaper for one task and wait for it; how the task ended, as JSON data."""
         timeout_s = float(command["timeout_s"])
-        pid = os.fork()
-        if pid == 0:
-            self.reaper(command)
-        status, lost = wait_with_timeout(pid, timeout_s + REAPER_SLACK_S)
-        with_suppressed(lambda: os.killpg(pid, signal.SIGKILL))
+        cgroup = None
+        if self.config["memory_cgroup"]:
+            # the task's own cap, plus what the preloaded modules it inherits may become once copied on write
+            limit = self.limits["memory_bytes"] + resident_bytes()
+            cgroup = self.cgroups.create(self.memory_root, os.path.basename(command["workdir"]), limit)
+        try:
+            pid = os.fork()
+            if pid == 0:
+                self.reaper(command, cgroup)
+            status, lost = wait_with_timeout(pid, timeout_s + REAPER_SLACK_S)
+            with_suppressed(lambda: os.killpg(pid, signal.SIGKILL))
+        finally:
+            if cgroup is not None:
+                self.cgroups.remove(cgroup)
         if lost or not os.WIFEXITED(status):
             return {"end": "crashed", "detail": "the task's supervisor did not finish"}
         code = os.WEXITSTATUS(status)
@@ -165,11 +189,16 @@ class Worker:
             return {"end": "crashed", "detail": "the task could not be confined"}
         return {"end": "exited", "code": code}
 
-    def reaper(self, command: dict) -> None:
-        """Trusted: new namespaces, fork the task process, wait for it with the timeout. Never returns."""
+    def reaper(self, command: dict, cgroup: str | None) -> None:
+        """Trusted: the task's memory cgroup, new namespaces, fork the task process, wait for it with the timeout.
+
+        Never returns.
+        """
         try:
             os.setpgid(0, 0)
             self.confinement.set_parent_death_signal(signal.SIGKILL)
+            if cgroup is not None:
+                self.cgroups.join(cgroup)
             if self.config["namespaces"]:
                 self.enter_namespaces()
             pid = os.fork()
@@ -302,6 +331,7 @@ def main() -> None:
     worker.config["namespaces"] = config.get("want_namespaces", True) and granted["namespaces"]
     worker.config["landlock"] = config.get("want_landlock", True) and granted["landlock_abi"] >= 1
     worker.config["seccomp"] = config.get("want_landlock", True) and granted["seccomp"]
+    worker.config["memory_cgroup"] = config.get("want_namespaces", True) and granted["memory_cgroup"]
     sys.stdout.write(json.dumps({"ready": True, **granted}) + "\n")
     sys.stdout.flush()
     worker.serve()
