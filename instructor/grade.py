@@ -70,7 +70,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 
 
 def error(message: str) -> None:
-    print(f"grade.py: error: {message}", file=sys.stderr)
+    """Print ``message`` on one line of stderr; paths in it may hold control characters, shown as escapes."""
+    print(f"grade.py: error: {visible(message, keep_newlines=False)}", file=sys.stderr)
 
 
 class Progress:

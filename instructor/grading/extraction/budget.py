@@ -112,7 +112,7 @@ def extract(path: Path, timeout_s: float = EXTRACTION_TIMEOUT_S) -> Submission:
     global _reader
     path = Path(path)
     with _reader_lock:
-        if _reader is None or _reader.pid != _reader_pid_owner():
+        if _reader is None or _reader.parent != os.getpid():  # none yet, or inherited through a fork
             _reader = _Reader()
         try:
             data, stopped = _reader.ask(path, timeout_s)
@@ -136,11 +136,6 @@ def extract(path: Path, timeout_s: float = EXTRACTION_TIMEOUT_S) -> Submission:
     if "error" in answer:
         raise SubmissionError(str(answer["error"]))
     return submission_from_json(answer["submission"])
-
-
-def _reader_pid_owner() -> int:
-    """The pid of this process's own reader: a reader inherited through a fork is not this process's."""
-    return _reader.pid if _reader is not None and _reader.parent == os.getpid() else -1
 
 
 def _serve(requests: int, answers: int) -> None:
