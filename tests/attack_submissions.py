@@ -735,9 +735,12 @@ _ex4_segment = _ex4_libc.shmget(0, 1 << 20, 0o1600)
 if _ex4_segment >= 0:
     _ex4_libc.shmctl(_ex4_segment, 0, None)
     _ex4_found.append("shmget")
-with open("/proc/self/oom_score_adj") as _ex4_file:
-    if int(_ex4_file.read()) < 1000:
-        _ex4_found.append("an oom_score_adj below the highest")
+try:
+    with open("/proc/self/oom_score_adj") as _ex4_file:
+        if int(_ex4_file.read()) < 1000:
+            _ex4_found.append("an oom_score_adj below the highest")
+except OSError:
+    pass
 if _ex4_found:
     raise RuntimeError("ATTACK-SUCCEEDED: memory no limit counts: " + ", ".join(_ex4_found))
 '''
@@ -933,7 +936,8 @@ def attacks(reference: nbformat.NotebookNode) -> list[Attack]:
         description=f"one more cell of {STALL_LINES} lines `mK = %ls ...` ({STALL_LINES * STALL_LINE_CHARS} "
                     "characters): IPython's transformer takes minutes on it; the rest honest, full points")
     add("stall_cell_markers", None, None, build_stall_markers(reference), suffix=".py",
-        description=f"a .py file of {STALL_MARKERS} cell markers: reading it exceeds the extraction budget")
+        description=f"a .py file of {STALL_MARKERS} cell markers, then a 3a definition: reading it exceeds the "
+                    "extraction budget")
     add("uncounted_memory", "3b", None, side_effect("3b", lambda ctx: UNCOUNTED_MEMORY_3B), review=("ctypes",),
         runs=all_runs, description="memfd_create, SysV shared memory, oom_score_adj; then the honest 3b")
     add("memory_in_many_processes", "3b", None, side_effect("3b", lambda ctx: code(

@@ -804,6 +804,22 @@ def test_task_cannot_see_processes_outside_its_sandbox(request, run_name):
 # --------------------------------------------------------------------- a planted gradebook link
 
 
+def test_a_class_with_stalling_files_finishes_in_about_the_time_of_the_others(workspace):
+    """Two honest copies alone, then beside a cell that stalls IPython and a file that stalls jupytext."""
+    plain = grade_once(workspace, "plain", lambda: interleave([], 2), None, [], SMALL_RUN_LIMIT_S)
+    stalls = [CATALOGUE["stall_magic_cell"], CATALOGUE["stall_cell_markers"]]
+    stalled = grade_once(workspace, "stalled", lambda: interleave(stalls, 2), None, [], MAIN_RUN_LIMIT_S)
+    for run in (plain, stalled):
+        assert_ran(run)
+        for name in run.honest:
+            assert run.entry(name)["points"] == FULL, shown(run.entry(name))
+    assert stalled.entry("stall_magic_cell")["points"] == FULL, shown(stalled.entry("stall_magic_cell"))
+    markers = stalled.entry("stall_cell_markers")
+    assert markers["points"] == 0 and any("took more than" in m for m in messages(markers)), shown(markers)
+    # one more submission to grade, and one file read until the extraction budget ends: no more
+    assert stalled.seconds < 2 * plain.seconds + EXTRACTION_TIMEOUT_S, (plain.seconds, stalled.seconds)
+
+
 def test_gradebook_path_that_is_a_link_is_refused(workspace):
     """--json names a link to a canary: the grader refuses (status 2, a message), the canary is unchanged.
 

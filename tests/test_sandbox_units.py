@@ -240,6 +240,8 @@ for name, action in tries.items():
     except OSError:
         denied[name] = True
 denied["shmget"] = libc.shmget(0, 4096, 0o1600) < 0
+confinement.make_first_to_be_killed()
+denied["oom_score_adj"] = open("/proc/self/oom_score_adj").read().strip()
 print(json.dumps(denied))
 '''
 
@@ -257,7 +259,8 @@ def test_seccomp_denies_locks_memfd_and_shared_memory_but_not_ordinary_calls(tmp
         pytest.skip(f"this kernel refuses seccomp filters: {probe.stderr.strip()[-200:]}")
     denied = json.loads(probe.stdout)
     assert denied == {"flock": True, "F_SETLK": True, "F_GETLK": True, "F_OFD_SETLK": True, "memfd_create": True,
-                      "unix socket": True, "F_GETFL": False, "inet socket": False, "shmget": True}
+                      "unix socket": True, "F_GETFL": False, "inet socket": False, "shmget": True,
+                      "oom_score_adj": "1000"}
 
 
 def test_visible_keeps_a_path_on_its_row():
