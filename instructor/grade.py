@@ -15,7 +15,7 @@ student (DIR/<student>.html), --report one HTML page about the whole class,
 grades again with the same inputs). Exit status 0 when grading ran, whatever
 the points; 2 when it could not run (e.g. a path does not exist, a bad
 --overrides or --roster file) or an output file could not be written. How
-tasks are isolated and scored: see grading/sandbox.py and grading/verdicts.py.
+tasks are isolated and scored: see grading/sandbox/__init__.py and grading/verdicts.py.
 More: docs/grading-options.md.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from instructor.grading.core import REFERENCE_PATH, SEED_RANGE, grade_paths
-from instructor.grading.extract import SubmissionError
+from instructor.grading.extraction import SubmissionError
 from instructor.grading.layouts import LAYOUTS, FoundSubmission, LayoutError, find_submissions, shared_ids, unique_ids
 from instructor.grading.overrides import OverridesError, apply_overrides, read_overrides
 from instructor.grading.report import check_output_path, table, to_csv, to_json, visible, write_atomically
@@ -106,7 +106,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 
 
 def error(message: str) -> None:
-    print(f"grade.py: error: {message}", file=sys.stderr)
+    """Print ``message`` on one line of stderr; paths in it may hold control characters, shown as escapes."""
+    print(f"grade.py: error: {visible(message, keep_newlines=False)}", file=sys.stderr)
 
 
 class Progress:
@@ -280,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     for student, group in shared_ids(found).items():
         ids = [s for entry, s in zip(found, students) if entry.path in group]
         print(visible(f"grade.py: warning: {len(group)} submissions have the id {student!r} ({', '.join(group)}); "
-                      f"the gradebook calls them {', '.join(ids)}"), file=sys.stderr)
+                      f"the gradebook calls them {', '.join(ids)}", keep_newlines=False), file=sys.stderr)
     seed = arguments.seed if arguments.seed is not None else new_seed()
     record = run_record(seed, arguments.reference, run_options(arguments, found))
     progress = Progress()

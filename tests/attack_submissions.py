@@ -32,6 +32,18 @@ SUCCESS_WORD = "ATTACK-SUCCEEDED"
 PROBE_WORD = "EX4-PROBE"
 # a file name the attacks try to create in folders they must not write
 ATTACK_FILE = "written-by-an-attack.txt"
+# a classmate's notes, in the grader's working directory and in a PYTHONPATH folder: no task may read them
+SECRET_FILE = "classmate_notes.txt"
+# a cell IPython's transformer re-reads once per line: 520 magic assignments of 365 characters
+STALL_LINES = 520
+STALL_LINE_CHARS = 365
+# cell markers of a .py file that jupytext reads for tens of seconds
+STALL_MARKERS = 100_000
+# the start of a table row that a file name holding a newline would draw in the terminal
+FORGED_ROW = "FORGED-ROW"
+# processes that each fill this much memory, under the per-process address-space cap (2 GB): 3.6 GB together
+MEMORY_PROCESSES = 6
+MEMORY_PER_PROCESS_MB = 600
 # depth of the nested results: deeper than Python's default recursion limit (1000)
 NESTING_DEPTH = 1300
 # extra keys of the huge per-class dict
@@ -61,6 +73,9 @@ class Context:
     udp_port: int | None
     abstract_name: str
     honest_submission: Path | None = None  # one honest classmate's file
+    # the grader's working directory and a PYTHONPATH folder, each holding a classmate's notes (SECRET_FILE)
+    grader_cwd: Path | None = None
+    python_path: Path | None = None
 
 
 @dataclass
@@ -83,6 +98,8 @@ class Attack:
     suffix: str = ".ipynb"
     description: str = ""
     runs: frozenset[str] = field(default_factory=lambda: frozenset({"root"}))
+    # the submission's file name without suffix, when not ``name``
+    file_name: str = ""
 
     def max_points(self) -> int:
         if self.task is None:
@@ -701,6 +718,139 @@ def write_outside_body(ctx: Context, own: Path, honest: str) -> str:
                              canary=str(ctx.canary), plant=str(ctx.gradebook_csv)), honest)
 
 
+# --------------------------------------------------------------------- 10: round two (issue 17)
+
+# memory that no address-space limit counts, and whether the OOM killer would pick this task first
+UNCOUNTED_MEMORY_3B = '''
+import ctypes
+import os
+
+_ex4_found = []
+try:
+    os.close(os.memfd_create("ex4"))
+    _ex4_found.append("memfd_create")
+except OSError:
+    pass
+_ex4_libc = ctypes.CDLL(None, use_errno=True)
+_ex4_segment = _ex4_libc.shmget(0, 1 << 20, 0o1600)
+if _ex4_segment >= 0:
+    _ex4_libc.shmctl(_ex4_segment, 0, None)
+    _ex4_found.append("shmget")
+try:
+    with open("/proc/self/oom_score_adj") as _ex4_file:
+        if int(_ex4_file.read()) < 1000:
+            _ex4_found.append("an oom_score_adj below the highest")
+except OSError:
+    pass
+if _ex4_found:
+    raise RuntimeError("ATTACK-SUCCEEDED: memory no limit counts: " + ", ".join(_ex4_found))
+'''
+
+# memory spread over processes, each under the address-space cap; all of it held at once is the attack
+MANY_PROCESSES_MEMORY_3B = '''
+import os
+import select
+import time
+
+_ex4_read, _ex4_write = os.pipe()
+_ex4_children = []
+for _ex4_index in range(__PROCESSES__):
+    _ex4_pid = os.fork()
+    if _ex4_pid == 0:
+        try:
+            _ex4_block = b"\\x01" * (__MEGABYTES__ << 20)
+            os.write(_ex4_write, b"+")
+            time.sleep(30)
+        finally:
+            os._exit(0)
+    _ex4_children.append(_ex4_pid)
+os.close(_ex4_write)
+_ex4_held, _ex4_deadline = 0, time.monotonic() + 10
+while _ex4_held < __PROCESSES__ and time.monotonic() < _ex4_deadline:
+    if not select.select([_ex4_read], [], [], max(0.0, _ex4_deadline - time.monotonic()))[0]:
+        break
+    _ex4_got = os.read(_ex4_read, 64)
+    if not _ex4_got:
+        break
+    _ex4_held += len(_ex4_got)
+for _ex4_pid in _ex4_children:
+    try:
+        os.kill(_ex4_pid, 9)
+        os.waitpid(_ex4_pid, 0)
+    except OSError:
+        pass
+os.close(_ex4_read)
+if _ex4_held == __PROCESSES__:
+    raise RuntimeError(f"ATTACK-SUCCEEDED: held {__PROCESSES__ * __MEGABYTES__} MB in {__PROCESSES__} processes")
+'''
+
+# the primitives of a covert channel between two tasks running at the same time: locks on a shared file
+LOCKS_3A = '''
+import fcntl
+import os
+import struct
+import sys
+
+_ex4_locked = []
+_ex4_shared = [os.path.join(_ex4_entry, "utils.py") for _ex4_entry in sys.path
+               if os.path.exists(os.path.join(_ex4_entry, "utils.py"))]
+if _ex4_shared:
+    with open(_ex4_shared[0], "rb") as _ex4_file:
+        for _ex4_name, _ex4_try in (
+                ("flock", lambda: fcntl.flock(_ex4_file, fcntl.LOCK_SH | fcntl.LOCK_NB)),
+                ("F_SETLK", lambda: fcntl.lockf(_ex4_file, fcntl.LOCK_SH | fcntl.LOCK_NB, 1, 7)),
+                ("F_GETLK", lambda: fcntl.fcntl(_ex4_file, fcntl.F_GETLK, struct.pack("hhqqi", 1, 0, 7, 1, 0))),
+                ("F_OFD_SETLK", lambda: fcntl.fcntl(_ex4_file, 37, struct.pack("hhqqi", 0, 0, 9, 1, 0)))):
+            try:
+                _ex4_try()
+                _ex4_locked.append(_ex4_name)
+            except OSError:
+                pass
+if _ex4_locked:
+    raise RuntimeError("ATTACK-SUCCEEDED: locks on the shared file " + _ex4_shared[0] + ": "
+                       + ", ".join(_ex4_locked))
+'''
+
+# a classmate's notes, looked for on the task's import path and at the places the grader was started from
+READS_GRADER_PATH_3A = '''
+import os
+import sys
+
+_ex4_read = []
+for _ex4_folder in list(sys.path) + __FOLDERS__:
+    try:
+        with open(os.path.join(_ex4_folder, __SECRET_FILE__)) as _ex4_file:
+            _ex4_read.append(_ex4_folder + ": " + _ex4_file.read(40))
+    except OSError:
+        pass
+if _ex4_read:
+    raise RuntimeError("ATTACK-SUCCEEDED: read a classmate's notes in " + "; ".join(_ex4_read))
+'''
+
+
+def reads_grader_path_body(ctx: Context, honest: str) -> str:
+    folders = [str(folder) for folder in (ctx.grader_cwd, ctx.python_path) if folder is not None]
+    return prelude_then(code(READS_GRADER_PATH_3A, folders=folders, secret_file=SECRET_FILE), honest)
+
+
+def build_stall_cell(reference: nbformat.NotebookNode) -> Callable[[Context, Path], None]:
+    """The reference notebook with one more cell: magic assignments that stall IPython's transformer."""
+    def build(ctx: Context, path: Path) -> None:
+        notebook = copy_notebook(reference)
+        line = "mK = %ls ".ljust(STALL_LINE_CHARS, "x")
+        notebook.cells.append(nbformat.v4.new_code_cell("\n".join([line] * STALL_LINES)))
+        nbformat.write(notebook, path)
+    return build
+
+
+def build_stall_markers(reference: nbformat.NotebookNode) -> Callable[[Context, Path], None]:
+    """A .py file of cell markers that takes jupytext tens of seconds, then an honest 3a."""
+    def build(ctx: Context, path: Path) -> None:
+        path.write_text("# %%\n" * STALL_MARKERS + "import torch\n\n\ndef compute_accuracy(model, dataloader):\n"
+                        + textwrap.indent(region_body(reference, "3a"), "    ") + "\n")
+    return build
+
+
 # --------------------------------------------------------------------- the catalogue
 
 
@@ -783,6 +933,26 @@ def attacks(reference: nbformat.NotebookNode) -> list[Attack]:
         review=("/proc",), runs=all_runs,
         description="writes into the project, submissions, gradebook folder, HOME and a world-writable "
                     "folder, appends to files there, plants a link at the CSV gradebook path; then the honest 2a")
+    add("stall_magic_cell", "3a", None, build_stall_cell(reference), runs=all_runs,
+        description=f"one more cell of {STALL_LINES} lines `mK = %ls ...` ({STALL_LINES * STALL_LINE_CHARS} "
+                    "characters): IPython's transformer takes minutes on it; the rest honest, full points")
+    add("stall_cell_markers", None, None, build_stall_markers(reference), suffix=".py",
+        description=f"a .py file of {STALL_MARKERS} cell markers, then a 3a definition: reading it exceeds the "
+                    "extraction budget")
+    add("uncounted_memory", "3b", None, side_effect("3b", lambda ctx: UNCOUNTED_MEMORY_3B), review=("ctypes",),
+        runs=all_runs, description="memfd_create, SysV shared memory, oom_score_adj; then the honest 3b")
+    add("memory_in_many_processes", "3b", None, side_effect("3b", lambda ctx: code(
+        MANY_PROCESSES_MEMORY_3B, processes=MEMORY_PROCESSES, megabytes=MEMORY_PER_PROCESS_MB)),
+        review=("fork", "kill"), description=f"{MEMORY_PROCESSES} processes of {MEMORY_PER_PROCESS_MB} MB each, "
+                                             "every one under the address-space cap; then the honest 3b")
+    add("locks_on_shared_file", "3a", None, side_effect("3a", lambda ctx: LOCKS_3A), review=("fcntl",),
+        runs=all_runs, description="flock, F_SETLK, F_GETLK, F_OFD_SETLK on the shared utils.py; then the honest 3a")
+    add("reads_grader_path", "3a", None, region("3a", lambda ctx: reads_grader_path_body(ctx, honest["3a"])),
+        runs=all_runs, description="reads a classmate's notes from the grader's working directory and "
+                                   "PYTHONPATH folder; then the honest 3a")
+    add("newline_in_file_name", None, None, lambda ctx, path: path.write_text("{ this is not JSON\n"),
+        file_name=f"newline_in_file_name\n{FORGED_ROW}  20  10  20  10  20  20  100 points",
+        description="a malformed notebook whose file name draws a full-points row in the terminal table")
     add("probe", "3a", 0, region("3a", lambda ctx: code(PROBE_3A, sentinel=ctx.sentinel_pid, test_pid=ctx.test_pid)),
         review=("kill", "signal"), runs=all_runs,
         description="reports its uid and whether it can see the sentinel and the test process")

@@ -35,7 +35,7 @@ from notebook_edits import with_region  # noqa: E402
 from similarity_answers import ANSWERS  # noqa: E402
 
 from instructor.grading import similarity  # noqa: E402
-from instructor.grading.extract import extract  # noqa: E402
+from instructor.grading.extraction import extract  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = PROJECT_ROOT / "Ex4_Optimization2.ipynb"

@@ -49,7 +49,9 @@ from pathlib import Path
 
 import pytest
 from attack_submissions import (
+    FORGED_ROW,
     PROBE_WORD,
+    SECRET_FILE,
     SUCCESS_WORD,
     Attack,
     Context,
@@ -60,6 +62,7 @@ from attack_submissions import (
     slow_honest,
 )
 
+from instructor.grading.extraction import EXTRACTION_TIMEOUT_S
 from instructor.solution_regions import find_regions
 from instructor.tasks import POINTS, TASKS
 
@@ -72,8 +75,9 @@ CATALOGUE = {attack.name: attack for attack in attacks(REFERENCE)}
 FULL = sum(POINTS.values())
 TASK_TIMEOUT_S = 8
 JOBS = 2
-# wall-clock limits of whole grade.py runs, after which the test stops them
-MAIN_RUN_LIMIT_S = 150
+# wall-clock limits of whole grade.py runs, after which the test stops them; the main run holds one file
+# that reads for longer than the extraction budget
+MAIN_RUN_LIMIT_S = 150 + EXTRACTION_TIMEOUT_S
 SMALL_RUN_LIMIT_S = 90
 # time for the processes of a finished run to be gone
 SURVIVOR_GRACE_S = 1.0
@@ -392,6 +396,11 @@ def new_context(base: Path, name: str, owner: int | None, listeners: Listeners, 
     canary.chmod(0o666)
     out = make_folder(root / "out", owner=owner)
     home = make_folder(root / "home", owner=owner)
+    # grade.py starts in a course folder, with a folder of its own on PYTHONPATH: each holds a classmate's notes
+    grader_cwd, python_path = make_folder(root / "course", owner=owner), make_folder(root / "pylib", owner=owner)
+    for folder in (grader_cwd, python_path):
+        (folder / SECRET_FILE).write_text(f"private notes of a classmate, found in {folder.name}\n")
+        (folder / SECRET_FILE).chmod(0o644)
     (home / ".bashrc").write_text("# the grading user's shell setup\n")
     if owner is not None:
         os.chown(home / ".bashrc", owner, owner)
@@ -399,7 +408,8 @@ def new_context(base: Path, name: str, owner: int | None, listeners: Listeners, 
                    out=out, home=home, world=world, canary=canary, gradebook_csv=out / "grades.csv",
                    known_solutions=(project / "solution.py", REPO / "solution.py"),
                    sentinel_pid=sentinel.pid, test_pid=os.getpid(), tcp_port=listeners.tcp_port,
-                   udp_port=listeners.udp_port, abstract_name=listeners.abstract_name)
+                   udp_port=listeners.udp_port, abstract_name=listeners.abstract_name, grader_cwd=grader_cwd,
+                   python_path=python_path)
 
 
 def write_submissions(run: Run, order: list[tuple[str, Attack | None]], owner: int | None,
@@ -408,7 +418,7 @@ def write_submissions(run: Run, order: list[tuple[str, Attack | None]], owner: i
     ctx = run.ctx
     for name, attack in order:
         suffix = attack.suffix if attack else ".ipynb"
-        run.paths[name] = ctx.submissions / f"{name}{suffix}"
+        run.paths[name] = ctx.submissions / f"{(attack.file_name if attack else '') or name}{suffix}"
     honest = [name for name, attack in order if attack is None]
     ctx.honest_submission = run.paths[honest[len(honest) // 2]] if honest else None
     for name, attack in order:
@@ -430,7 +440,8 @@ def start_grader(run: Run, prefix: list[str], owner: int | None, json_path: Path
                  task_timeout: float = TASK_TIMEOUT_S) -> subprocess.Popen:
     run.tmp = make_folder(run.ctx.project.parent / "tmp", owner=owner)
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(run.ctx.home), "TMPDIR": str(run.tmp),
-           "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "EX4_ATTACK_RUN": run.token}
+           "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "EX4_ATTACK_RUN": run.token,
+           "PYTHONPATH": f"{run.ctx.project}{os.pathsep}{run.ctx.python_path}"}
     command = [sys.executable, "-m", "instructor.grade", "--json", str(json_path), "--csv",
                str(csv_path), "--jobs", str(JOBS), "--task-timeout", str(task_timeout),
                *(str(run.paths[name]) for name in run.paths)]
@@ -439,7 +450,7 @@ def start_grader(run: Run, prefix: list[str], owner: int | None, json_path: Path
     streams = run.ctx.project.parent
     # files, not pipes: a process that outlives grade.py and holds them must not hang the test
     with open(streams / "stdout.txt", "wb") as stdout, open(streams / "stderr.txt", "wb") as stderr:
-        process = subprocess.Popen(command, cwd=run.ctx.project, env=env, start_new_session=True,
+        process = subprocess.Popen(command, cwd=run.ctx.grader_cwd, env=env, start_new_session=True,
                                    stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr)
     process.started = time.monotonic()
     return process
@@ -480,7 +491,8 @@ def grade_once(base: Path, name: str, order_of: callable, user: int | None, pref
         ctx = new_context(base, name, user, listeners, sentinel, marker)
         run = Run(name, ctx, token=marker)
         write_submissions(run, order_of(), user)
-        watched = {"project": ctx.project, "submissions": ctx.submissions, "home": ctx.home, "world": ctx.world}
+        watched = {"project": ctx.project, "submissions": ctx.submissions, "home": ctx.home, "world": ctx.world,
+                   "course": ctx.grader_cwd, "pylib": ctx.python_path}
         skips = {"home": HOME_CACHES}
         before = {label: snapshot(folder, skips.get(label, ())) for label, folder in watched.items()}
         json_path, csv_path = ctx.out / "grades.json", ctx.out / "grades.csv"
@@ -705,7 +717,9 @@ def test_gradebooks_and_terminal_output_are_clean_and_short(request, run_name):
     assert not problem, problem
     found = []
     for key, text in all_strings(run.gradebook):
-        found += [f"JSON {key}: {p}" for p in text_problems(text, None if key in ("path", "id") else MESSAGE_LIMIT)]
+        if key == "path":
+            continue  # the file's exact path, whatever it holds (JSON escapes it): entry() finds entries by it
+        found += [f"JSON {key}: {p}" for p in text_problems(text, None if key == "id" else MESSAGE_LIMIT)]
     if run.csv_rows is None:
         found.append(f"CSV unreadable: {run.csv_problem}")
     for row in run.csv_rows or []:
@@ -720,6 +734,13 @@ def test_gradebooks_and_terminal_output_are_clean_and_short(request, run_name):
         for line in text.splitlines():
             found += [f"{stream}: {p}" for p in text_problems(line.replace("\t", " "), LINE_LIMIT)]
     assert not found, f"{len(found)} problems:\n" + "\n".join(found[:12])
+
+
+def test_a_file_name_cannot_draw_a_row_in_the_terminal_table(root_run):
+    assert_ran(root_run)
+    forged = [line for line in root_run.stdout.decode("utf-8", "replace").splitlines() if line.startswith(FORGED_ROW)]
+    assert not forged, f"a file name drew rows of its own in the table: {forged}"
+    assert points(root_run.entry("newline_in_file_name"), "1a") == 0
 
 
 def reference_lines() -> list[str]:
@@ -782,6 +803,22 @@ def test_task_cannot_see_processes_outside_its_sandbox(request, run_name):
 
 
 # --------------------------------------------------------------------- a planted gradebook link
+
+
+def test_a_class_with_stalling_files_finishes_in_about_the_time_of_the_others(workspace):
+    """Two honest copies alone, then beside a cell that stalls IPython and a file that stalls jupytext."""
+    plain = grade_once(workspace, "plain", lambda: interleave([], 2), None, [], SMALL_RUN_LIMIT_S)
+    stalls = [CATALOGUE["stall_magic_cell"], CATALOGUE["stall_cell_markers"]]
+    stalled = grade_once(workspace, "stalled", lambda: interleave(stalls, 2), None, [], MAIN_RUN_LIMIT_S)
+    for run in (plain, stalled):
+        assert_ran(run)
+        for name in run.honest:
+            assert run.entry(name)["points"] == FULL, shown(run.entry(name))
+    assert stalled.entry("stall_magic_cell")["points"] == FULL, shown(stalled.entry("stall_magic_cell"))
+    markers = stalled.entry("stall_cell_markers")
+    assert markers["points"] == 0 and any("took more than" in m for m in messages(markers)), shown(markers)
+    # one more submission to grade, and one file read until the extraction budget ends: no more
+    assert stalled.seconds < 2 * plain.seconds + EXTRACTION_TIMEOUT_S, (plain.seconds, stalled.seconds)
 
 
 def test_gradebook_path_that_is_a_link_is_refused(workspace):

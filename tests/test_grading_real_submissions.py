@@ -42,7 +42,8 @@ from submission_shapes import (
 
 from instructor.grading.core import grade_paths
 from instructor.grading.judge import TASK_POINTS
-from instructor.grading.sandbox import PROJECT_ROOT, Limits
+from instructor.grading.sandbox import Limits
+from instructor.shipped import PROJECT_ROOT
 from instructor.tasks import TASKS
 
 pytestmark = pytest.mark.slow

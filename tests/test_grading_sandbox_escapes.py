@@ -17,7 +17,8 @@ import pytest
 
 from instructor.grading.core import grade_paths
 from instructor.grading.judge import TASK_POINTS
-from instructor.grading.sandbox import PROJECT_ROOT, Limits
+from instructor.grading.sandbox import Limits
+from instructor.shipped import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 

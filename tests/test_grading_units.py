@@ -12,7 +12,7 @@ from helpers_data import ReverselyRegisteredMLP
 
 from instructor import grade
 from instructor.grading.core import SubmissionGrade
-from instructor.grading.extract import extract
+from instructor.grading.extraction import extract
 from instructor.grading.judge import CHECK_POINTS, TASK_POINTS, grade_task
 from instructor.grading.report import to_csv, to_json, write_atomically
 from instructor.grading.verdicts import TaskGrade
@@ -67,7 +67,7 @@ def test_the_graded_definitions_never_come_from_a_task_cell_of_another_task(tmp_
 
 
 def test_an_unreadable_notebook_gets_zero_points_not_a_crash(tmp_path):
-    from instructor.grading.extract import SubmissionError
+    from instructor.grading.extraction import SubmissionError
 
     path = tmp_path / "broken.ipynb"
     path.write_text("{ not json")
@@ -210,13 +210,14 @@ def test_shape_matched_orderings_are_bounded():
 
 
 def test_the_grader_and_the_bundle_carry_the_same_student_code(tmp_path):
-    from instructor.grading.sandbox import TASK_SIDE_MODULES, Limits, Sandbox
+    from instructor.grading.sandbox import Limits
+    from instructor.grading.task_sandbox import TASK_SIDE_MODULES, task_sandbox
     from instructor.shipped import bundle_files, student_code_files
     from instructor.tasks import REGISTRY
 
     assert "ex4/model_properties.py" in student_code_files() and "utils.py" in student_code_files()
     assert set(student_code_files()) <= set(bundle_files())
-    with Sandbox(Limits(), slots=1, task_modules=REGISTRY.sandbox_modules()) as sandbox:
+    with task_sandbox(Limits(), slots=1) as sandbox:
         copied = {p.relative_to(sandbox.modules).as_posix() for p in sandbox.modules.rglob("*.py")}
     # the student code, and of the grader only what the probes import: no reference, no replay of Task 2b
     assert copied == set(student_code_files()) | set(TASK_SIDE_MODULES) | set(REGISTRY.sandbox_modules())

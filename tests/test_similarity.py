@@ -16,7 +16,7 @@ from similarity_corpus import NOTEBOOK, build_class, given_code, measure
 
 from instructor.grade import Gradebook, write_outputs
 from instructor.grading.core import SubmissionGrade
-from instructor.grading.extract import Statement, Submission, TaskCode
+from instructor.grading.extraction import Statement, Submission, TaskCode
 from instructor.grading.similarity import (
     MIN_ANSWER_TOKENS,
     SimilarityReport,

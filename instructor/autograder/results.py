@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from instructor.grading.extract import DEFINITION_TASKS, STATEMENT_TASKS
+from instructor.grading.extraction import DEFINITION_TASKS, STATEMENT_TASKS
 
 CHECK_VISIBILITY = "visible"
 REVIEW_VISIBILITY = "hidden"

@@ -15,16 +15,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from instructor.grading.extract import (
+from instructor.grading.extraction import (
     Submission,
     SubmissionError,
     TaskCode,
     extract,
+    extract_in_process,
     reference_code,
 )
 from instructor.grading.judge import grade_task
-from instructor.grading.sandbox import PROJECT_ROOT, GradingProcessError, Limits, Sandbox, TaskRun, sanitize_text
+from instructor.grading.sandbox import GradingProcessError, Limits, TaskRun
+from instructor.grading.task_sandbox import task_sandbox
+from instructor.grading.text import one_line as sanitize_text
 from instructor.grading.verdicts import TaskGrade
+from instructor.shipped import PROJECT_ROOT
 from instructor.solution_regions import find_regions
 from instructor.tasks import REGISTRY
 
@@ -146,7 +150,7 @@ def grade_paths(paths: list[str], limits: Limits = DEFAULT_LIMITS, jobs: int = 1
     """
     check_paths(paths)
     reference = reference_code(reference_path)
-    reference_submission = extract(reference_path)
+    reference_submission = extract_in_process(reference_path)
     seed = secrets.randbelow(SEED_RANGE) if seed is None else seed
     task_ids = REGISTRY.ids()
     extracted: dict[int, Submission | str] = {}
@@ -163,8 +167,8 @@ def grade_paths(paths: list[str], limits: Limits = DEFAULT_LIMITS, jobs: int = 1
         if isinstance(submission, Submission):
             tasks = [task for task, code in submission.tasks.items() if code.kind != "missing"]
             remaining[index] = len(tasks)
-            runs += [TaskRun(f"{index}/{task}", task_job(task, submission.tasks[task], reference, seed))
-                     for task in tasks]
+            runs += [TaskRun(f"{index}/{task}", task_job(task, submission.tasks[task], reference, seed),
+                             group=str(index)) for task in tasks]
     done = [sum(1 for n in remaining.values() if n == 0) + sum(1 for s in extracted.values() if isinstance(s, str))]
 
     expected: dict[str, dict] = {}
@@ -181,7 +185,7 @@ def grade_paths(paths: list[str], limits: Limits = DEFAULT_LIMITS, jobs: int = 1
             done[0] += 1
             on_submission_done(done[0], len(paths))
 
-    with Sandbox(limits, jobs, kernel_confinement, REGISTRY.sandbox_modules()) as sandbox:
+    with task_sandbox(limits, jobs, kernel_confinement) as sandbox:
         if say is not None and sandbox.not_protected():
             say("grade.py: not protected on this machine: " + "; ".join(sandbox.not_protected()))
         # the reference first and alone: no student task can slow it down

@@ -14,52 +14,30 @@ import io
 import json
 import os
 import tempfile
-import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
 from instructor.grading.core import SubmissionGrade
 from instructor.grading.layouts import FoundSubmission
 from instructor.grading.overrides import correction_of
+from instructor.grading.text import visible
 from instructor.tasks import TASKS
 
 # a spreadsheet runs a cell that starts with one of these as a formula
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-# characters that reorder the text around them when displayed ("Trojan Source")
-BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def visible(text: str) -> str:
-    """``text`` with every control character, bidi control and lone surrogate written as an escape.
-
-    Messages and paths come from student code: an escape sequence (``\\x1b[2J``),
-    a NUL or a right-to-left override shows up as ``\\x1b``, ``\\x00``,
-    ``\\u202e`` instead of acting on the terminal, file or page. Newlines and
-    tabs are kept.
-    """
-    if text.isprintable():
-        return text
-    out = []
-    for char in text:
-        code = ord(char)
-        if char in "\n\t" or not (char in BIDI_CONTROLS or 0xD800 <= code <= 0xDFFF
-                                   or unicodedata.category(char) == "Cc"):
-            out.append(char)
-        else:
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
-    return "".join(out)
 
 
 def student_ids(paths: Sequence[str]) -> list[str]:
     """The student id of each submission: its file name without suffix, unique in ``paths``.
 
-    ``alice.ipynb`` is ``alice``. When two submissions share a name (``a/alice.ipynb``,
+    ``alice.ipynb`` is ``alice``; control characters are written as escapes
+    (``visible``). When two submissions share a name (``a/alice.ipynb``,
     ``b/alice.py``) the later ones get ``-2``, ``-3``, ... appended, in the order given.
     """
     taken: set[str] = set()
     ids = []
     for path in paths:
-        stem = Path(path).stem or Path(path).name or "submission"
+        stem = visible(Path(path).stem or Path(path).name or "submission", keep_newlines=False)
         candidate, number = stem, 1
         while candidate in taken:
             number += 1
@@ -100,8 +78,9 @@ def table(grades: Sequence[SubmissionGrade], found: Sequence[FoundSubmission] | 
     layout says so.
     """
     header = ["submission", *TASKS, "total"]
-    rows = [[visible(g.path), *(f"{g.tasks[t].points}{CORRECTED_MARK if correction_of(g.tasks[t]) else ''}"
-                                for t in TASKS), f"{g.points}/{g.max_points}"]
+    rows = [[visible(g.path, keep_newlines=False),
+             *(f"{g.tasks[t].points}{CORRECTED_MARK if correction_of(g.tasks[t]) else ''}" for t in TASKS),
+             f"{g.points}/{g.max_points}"]
             for g in grades]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) if i == 0 else cell.rjust(width)
@@ -113,15 +92,17 @@ def table(grades: Sequence[SubmissionGrade], found: Sequence[FoundSubmission] | 
         for task in TASKS:
             for message in grade.tasks[task].messages:
                 by_message.setdefault(message, []).append(task)
-        notes = [f"  {', '.join(tasks)}: {visible(message)}" for message, tasks in by_message.items()]
+        notes = [f"  {', '.join(tasks)}: {visible(message, keep_newlines=False)}"
+                 for message, tasks in by_message.items()]
         if corrections_text(grade):
-            notes.append(f"  corrected by the instructor: {visible(corrections_text(grade))}")
+            corrected = visible(corrections_text(grade), keep_newlines=False)
+            notes.append(f"  corrected by the instructor: {corrected}")
         if found is not None and found[index].late:
             notes.append("  handed in late")
         if grade.review:
-            notes.append(f"  review: {visible('; '.join(grade.review))}")
+            notes.append(f"  review: {visible('; '.join(grade.review), keep_newlines=False)}")
         if notes:
-            lines += ["", f"{visible(grade.path)}:", *notes]
+            lines += ["", f"{visible(grade.path, keep_newlines=False)}:", *notes]
     return "\n".join(lines)
 
 

@@ -41,7 +41,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from instructor.grading.extract import Submission, TaskCode
+from instructor.grading.extraction import Submission, TaskCode
 from instructor.tasks import TASKS
 
 KGRAM = 5

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
-from instructor.grading.extract import Submission, SubmissionError, extract
+from instructor.grading.extraction import Submission, SubmissionError, extract
 from instructor.grading.similarity import SimilarityReport, compare_class, given_and_reference, release_stub
 from instructor.shipped import PROJECT_ROOT
 

@@ -3,7 +3,7 @@
 Standard library only: the sandbox copies this file into the task process's
 module folder, next to the probes that import it.
 
-A job (plain JSON, made by ``grading.core`` from ``grading.extract``) holds
+A job (plain JSON, made by ``grading.core`` from ``grading.extraction``) holds
 
 * ``reference``: sources executed first (the given code and the other tasks'
   answers, filename ``<reference>``);

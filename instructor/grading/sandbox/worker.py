@@ -1,16 +1,16 @@
-"""The zygote: a clean process that imports torch once and forks one confined process per task.
+"""A worker: a clean process that imports what tasks need once and forks one confined process per task.
 
-Started by ``grading.sandbox`` as ``python -I zygote.py``. The first line on
+Started by ``grading.sandbox.handle`` as ``python -I worker.py``, one per slot. The first line on
 stdin is its configuration; it answers with one "ready" line saying which
 protections the kernel grants. Then each line on stdin is a command naming a
-task's work folder; the zygote answers each with one line saying how the task
-process ended. The zygote never reads a job or a result: the grader writes
+task's work folder; the worker answers each with one line saying how the task
+process ended. The worker never reads a job or a result: the grader writes
 the job into the work folder and reads the result from there, so no fork can
 find another task's code in the memory it inherited.
 
 Process tree of one task::
 
-    zygote ── reaper (trusted: setpgid, new PID/network/IPC namespaces, waits with the timeout)
+    worker ── reaper (trusted: setpgid, new PID/network/IPC namespaces, waits with the timeout)
                 └── task (PID 1 of the new namespace: confined, then runs the probe on its job)
 
 When the task process ends or is killed, the kernel kills every process left
@@ -21,8 +21,10 @@ root a user id of its own (``uid``); Landlock (``confinement.landlock_restrict``
 the Python environment and the shipped modules read-only, its work folder
 read-write, no TCP, signals scoped.
 
-Standard library and torch only; ``confinement.py`` is loaded by path, the probes (``instructor.grading.probes``
-and the task modules) are imported from the sandbox's module folder.
+Standard library only; ``confinement.py`` is loaded by path; the modules to
+preload and the runner of the jobs (its ``run(job)`` and ``describe(exception)``,
+named in the configuration) are imported from the sandbox's module folder
+and the Python environment.
 """
 from __future__ import annotations
 
@@ -45,7 +47,7 @@ EXIT_REAPER_FAILED = 200
 EXIT_CONFINEMENT_FAILED = 99
 # CPU seconds granted beyond the wall-clock timeout before the kernel stops a task
 CPU_LIMIT_SLACK_S = 2
-# the reaper's own wall time beyond the task's timeout before the zygote kills it
+# the reaper's own wall time beyond the task's timeout before the worker kills it
 REAPER_SLACK_S = 10.0
 HIGHEST_FD = 65536
 
@@ -67,6 +69,15 @@ def virtual_memory_bytes() -> int:
     return 0
 
 
+def resident_bytes() -> int:
+    """This process's resident memory (VmRSS): what a fork may copy on write."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def wait_with_timeout(pid: int, timeout_s: float) -> tuple[int | None, bool]:
     """Wait for the child ``pid``; kill it after ``timeout_s``. Returns (wait status, timed out)."""
     pidfd = os.pidfd_open(pid)
@@ -81,35 +92,33 @@ def wait_with_timeout(pid: int, timeout_s: float) -> tuple[int | None, bool]:
     return status, timed_out
 
 
-class Zygote:
+class Worker:
+    """Forks, confines and reaps one task process per command; never reads a job or a result itself."""
+
     def __init__(self, config: dict) -> None:
         self.config = config
         self.limits = config["limits"]
         self.confinement = load_module("ex4_confinement", config["confinement_path"])
-        self.probes = None
+        self.cgroups = load_module("ex4_cgroups", config["cgroups_path"])
+        self.memory_root = None  # where task cgroups are made (``cgroups.memory_cgroup_root``), if anywhere
+        self.run_job = None
+        self.describe_exception = None
 
     # ------------------------------------------------------------ start
 
     def preload(self) -> None:
-        """Import once what every task needs, so that forks share it."""
+        """Import once what every task needs, so that forks share it; look up the job runner."""
         sys.path[:] = self.config["sys_path"]
-        os.environ["MPLBACKEND"] = "Agg"
-        import matplotlib
-        import torch  # noqa: F401
-        import torch._dynamo  # noqa: F401 -- the first optimizer imports it: 2 s that every fork would pay
-        import torch.nn.functional  # noqa: F401
-        import torch.optim  # noqa: F401
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot  # noqa: F401 -- also builds the font list once
-
         for module in self.config["preload"]:
             try:
-                __import__(module)
+                importlib.import_module(module)
             except Exception:  # noqa: BLE001 -- a missing optional module only costs its import later
                 pass
-        self.probes = importlib.import_module(self.config["probes_module"])
-        torch.set_num_threads(1)
+        runner = importlib.import_module(self.config["runner"])
+        self.run_job = getattr(runner, self.config["run"])
+        self.describe_exception = getattr(runner, self.config["describe"])
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(1)
 
     def protections(self) -> dict:
         """What the kernel grants, tried in a throw-away fork: Landlock ABI, namespaces."""
@@ -124,7 +133,7 @@ class Zygote:
             except OSError as exc:
                 report.update(namespaces=False, namespace_error=str(exc))
             try:
-                self.confinement.deny_unix_sockets_and_new_sessions()
+                self.confinement.deny_syscalls()
             except OSError:
                 report["seccomp"] = False
             os.write(write_fd, json.dumps(report).encode())
@@ -135,7 +144,11 @@ class Zygote:
             data += chunk
         os.close(read_fd)
         os.waitpid(pid, 0)
-        return json.loads(data)
+        report = json.loads(data)
+        root = self.cgroups.memory_cgroup_root()
+        report["memory_cgroup"] = self.cgroups.usable(root)
+        self.memory_root = root if report["memory_cgroup"] else None
+        return report
 
     def enter_namespaces(self) -> None:
         """New PID, network and IPC namespaces for the children of this process."""
@@ -149,11 +162,20 @@ class Zygote:
     def run(self, command: dict) -> dict:
         """Fork the reaper for one task and wait for it; how the task ended, as JSON data."""
         timeout_s = float(command["timeout_s"])
-        pid = os.fork()
-        if pid == 0:
-            self.reaper(command)
-        status, lost = wait_with_timeout(pid, timeout_s + REAPER_SLACK_S)
-        with_suppressed(lambda: os.killpg(pid, signal.SIGKILL))
+        cgroup = None
+        if self.config["memory_cgroup"]:
+            # the task's own cap, plus what the preloaded modules it inherits may become once copied on write
+            limit = self.limits["memory_bytes"] + resident_bytes()
+            cgroup = self.cgroups.create(self.memory_root, os.path.basename(command["workdir"]), limit)
+        try:
+            pid = os.fork()
+            if pid == 0:
+                self.reaper(command, cgroup)
+            status, lost = wait_with_timeout(pid, timeout_s + REAPER_SLACK_S)
+            with_suppressed(lambda: os.killpg(pid, signal.SIGKILL))
+        finally:
+            if cgroup is not None:
+                self.cgroups.remove(cgroup)
         if lost or not os.WIFEXITED(status):
             return {"end": "crashed", "detail": "the task's supervisor did not finish"}
         code = os.WEXITSTATUS(status)
@@ -167,11 +189,16 @@ class Zygote:
             return {"end": "crashed", "detail": "the task could not be confined"}
         return {"end": "exited", "code": code}
 
-    def reaper(self, command: dict) -> None:
-        """Trusted: new namespaces, fork the task process, wait for it with the timeout. Never returns."""
+    def reaper(self, command: dict, cgroup: str | None) -> None:
+        """Trusted: the task's memory cgroup, new namespaces, fork the task process, wait for it with the timeout.
+
+        Never returns.
+        """
         try:
             os.setpgid(0, 0)
             self.confinement.set_parent_death_signal(signal.SIGKILL)
+            if cgroup is not None:
+                self.cgroups.join(cgroup)
             if self.config["namespaces"]:
                 self.enter_namespaces()
             pid = os.fork()
@@ -197,9 +224,9 @@ class Zygote:
             os._exit(EXIT_CONFINEMENT_FAILED)
         try:
             try:
-                payload = {"status": "ok", "result": self.probes.run_probe(job)}
+                payload = {"status": "ok", "result": self.run_job(job)}
             except BaseException as exc:  # noqa: BLE001 -- SystemExit from student code included
-                payload = {"status": "error", "error": self.probes.describe_exception(exc)}
+                payload = {"status": "error", "error": self.describe_exception(exc)}
             try:
                 data = json.dumps(payload, allow_nan=True).encode()
             except (TypeError, ValueError, RecursionError, OverflowError) as exc:
@@ -226,6 +253,7 @@ class Zygote:
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_bytes"], limits["file_bytes"]))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        c.make_first_to_be_killed()
         os.chdir(workdir)
         job_path = os.path.join(workdir, JOB_FILE)
         with open(job_path, encoding="utf-8") as file:
@@ -246,7 +274,7 @@ class Zygote:
         else:
             c.set_no_new_privs()
         if self.config["seccomp"]:
-            c.deny_unix_sockets_and_new_sessions()
+            c.deny_syscalls()
         os.environ.clear()
         os.environ.update(HOME=workdir, TMPDIR=workdir, MPLCONFIGDIR=workdir, MPLBACKEND="Agg",
                           OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
@@ -292,20 +320,21 @@ def with_suppressed(action) -> None:
 
 def main() -> None:
     config = json.loads(sys.stdin.readline())
-    zygote = Zygote(config)
+    worker = Worker(config)
     try:
-        zygote.preload()
-        granted = zygote.protections()
+        worker.preload()
+        granted = worker.protections()
     except Exception:  # noqa: BLE001 -- reported to the grader, which stops with the reason
         sys.stdout.write(json.dumps({"ready": False, "error": traceback.format_exc(limit=3)}) + "\n")
         sys.stdout.flush()
         return
-    zygote.config["namespaces"] = config.get("want_namespaces", True) and granted["namespaces"]
-    zygote.config["landlock"] = config.get("want_landlock", True) and granted["landlock_abi"] >= 1
-    zygote.config["seccomp"] = config.get("want_landlock", True) and granted["seccomp"]
+    worker.config["namespaces"] = config.get("want_namespaces", True) and granted["namespaces"]
+    worker.config["landlock"] = config.get("want_landlock", True) and granted["landlock_abi"] >= 1
+    worker.config["seccomp"] = config.get("want_landlock", True) and granted["seccomp"]
+    worker.config["memory_cgroup"] = config.get("want_namespaces", True) and granted["memory_cgroup"]
     sys.stdout.write(json.dumps({"ready": True, **granted}) + "\n")
     sys.stdout.flush()
-    zygote.serve()
+    worker.serve()
 
 
 if __name__ == "__main__":

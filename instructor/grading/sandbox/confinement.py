@@ -1,6 +1,6 @@
 """Kernel confinement of a task process: Landlock, namespaces, capabilities (Linux, stdlib + ctypes).
 
-Runs inside the task processes (the zygote loads it by path), so it imports
+Runs inside the task processes (the worker loads it by path), so it imports
 the standard library only. Every function raises ``ConfinementError`` when
 the kernel refuses; the caller decides whether that is fatal.
 
@@ -20,6 +20,7 @@ import ctypes
 import ctypes.util
 import os
 import platform
+from dataclasses import dataclass
 
 # syscall numbers: the same in the generic table (aarch64) and on x86_64
 SYS_LANDLOCK_CREATE_RULESET = 444
@@ -66,6 +67,7 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 CLONE_NEWIPC = 0x08000000
+OOM_SCORE_ADJ_MAX = 1000
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -232,15 +234,39 @@ SECCOMP_RET_ERRNO = 0x00050000
 EPERM = 1
 AF_UNIX = 1
 X32_SYSCALL_BIT = 0x40000000
-# audit architecture and the numbers of socket, socketpair and setsid
-SECCOMP_ARCHES = {"x86_64": (0xC000003E, 41, 53, 112), "aarch64": (0xC00000B7, 198, 199, 157)}
+
+
+@dataclass(frozen=True)
+class _Syscalls:
+    """The audit architecture and the numbers of the system calls the filter looks at, for one machine."""
+
+    audit_arch: int
+    socket: int
+    socketpair: int
+    fcntl: int
+    # denied whatever their arguments: setsid, flock, memfd_create, memfd_secret, SysV shared memory and
+    # message queues, inotify
+    denied: tuple[int, ...]
+
+
+SECCOMP_ARCHES = {
+    "x86_64": _Syscalls(0xC000003E, socket=41, socketpair=53, fcntl=72,
+                        denied=(112, 73, 319, 447, 29, 68, 253, 294, 254)),
+    "aarch64": _Syscalls(0xC00000B7, socket=198, socketpair=199, fcntl=25,
+                         denied=(157, 32, 279, 447, 194, 186, 26, 27)),
+}
+# fcntl commands denied: byte-range locks (F_GETLK, F_SETLK, F_SETLKW and their "open file description"
+# variants), leases and directory notifications
+DENIED_FCNTL_COMMANDS = (5, 6, 7, 36, 37, 38, 1024, 1025, 1026)
 BPF_LD_W_ABS = 0x20
 BPF_JEQ_K = 0x15
 BPF_JGE_K = 0x35
+BPF_JA = 0x05
 BPF_RET_K = 0x06
 SECCOMP_DATA_ARCH = 4
 SECCOMP_DATA_NR = 0
 SECCOMP_DATA_ARG0 = 16
+SECCOMP_DATA_ARG1 = 24
 
 
 class _SockFilter(ctypes.Structure):
@@ -251,33 +277,69 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(_SockFilter))]
 
 
-def deny_unix_sockets_and_new_sessions() -> None:
-    """A seccomp filter: no unix socket (named ones are files Landlock does not guard), no setsid.
+def _filter_program(calls: _Syscalls) -> list[tuple[int, int, int, int]]:
+    """The BPF program of ``deny_syscalls``: (code, jump if true, jump if false, constant) per instruction.
 
-    Without a unix socket a task cannot reach a service on the machine (the
-    system bus, an agent); without setsid its processes stay in its slot's
-    scheduling group, so they cannot starve other tasks. Needs no_new_privs.
+    Jumps are written with labels and resolved at the end; a jump goes
+    forward by the number of instructions it skips.
     """
-    arch = SECCOMP_ARCHES.get(platform.machine())
-    if arch is None:
-        raise ConfinementError(0, f"seccomp: unknown architecture {platform.machine()}")
-    audit_arch, nr_socket, nr_socketpair, nr_setsid = arch
-    deny = SECCOMP_RET_ERRNO | EPERM
-    program = [
+    program: list[tuple[int, object, object, int]] = [
         (BPF_LD_W_ABS, 0, 0, SECCOMP_DATA_ARCH),
-        (BPF_JEQ_K, 0, 5, audit_arch),          # another ABI: allowed (it cannot be this process's)
+        (BPF_JEQ_K, 0, "allow", calls.audit_arch),  # another ABI: allowed (it cannot be this process's)
         (BPF_LD_W_ABS, 0, 0, SECCOMP_DATA_NR),
-        (BPF_JGE_K, 7, 0, X32_SYSCALL_BIT),     # x32 calls: denied
-        (BPF_JEQ_K, 6, 0, nr_setsid),
-        (BPF_JEQ_K, 2, 0, nr_socket),
-        (BPF_JEQ_K, 1, 0, nr_socketpair),
-        (BPF_RET_K, 0, 0, SECCOMP_RET_ALLOW),
+        (BPF_JGE_K, "deny", 0, X32_SYSCALL_BIT),  # x32 calls: denied
+        *((BPF_JEQ_K, "deny", 0, number) for number in calls.denied),
+        (BPF_JEQ_K, "socket", 0, calls.socket),
+        (BPF_JEQ_K, "socket", 0, calls.socketpair),
+        (BPF_JEQ_K, "fcntl", "allow", calls.fcntl),
+        ("socket", None, None, 0),
         (BPF_LD_W_ABS, 0, 0, SECCOMP_DATA_ARG0),
-        (BPF_JEQ_K, 1, 0, AF_UNIX),
+        (BPF_JEQ_K, "deny", "allow", AF_UNIX),
+        ("fcntl", None, None, 0),
+        (BPF_LD_W_ABS, 0, 0, SECCOMP_DATA_ARG1),
+        *((BPF_JEQ_K, "deny", 0, command) for command in DENIED_FCNTL_COMMANDS),
+        ("allow", None, None, 0),
         (BPF_RET_K, 0, 0, SECCOMP_RET_ALLOW),
-        (BPF_RET_K, 0, 0, deny),
+        ("deny", None, None, 0),
+        (BPF_RET_K, 0, 0, SECCOMP_RET_ERRNO | EPERM),
     ]
+    labels, instructions = {}, []
+    for entry in program:
+        if isinstance(entry[0], str):
+            labels[entry[0]] = len(instructions)
+        else:
+            instructions.append(entry)
+
+    def offset(target: object, index: int) -> int:
+        return labels[target] - index - 1 if isinstance(target, str) else int(target)
+
+    return [(code, offset(true, index), offset(false, index), constant)
+            for index, (code, true, false, constant) in enumerate(instructions)]
+
+
+def deny_syscalls() -> None:
+    """A seccomp filter against what Landlock and the resource limits do not cover. Needs no_new_privs.
+
+    * unix sockets (named ones are files Landlock does not guard): no
+      service on the machine (the system bus, an agent) can be reached;
+    * ``setsid``: a task's processes stay in its slot's scheduling group;
+    * ``flock``, ``fcntl`` locks, leases and directory notifications,
+      ``inotify``: two tasks running at the same time cannot signal each
+      other through the read-only files they share;
+    * ``memfd_create``, ``memfd_secret``, SysV shared memory and message
+      queues: memory that no address-space limit counts.
+    """
+    calls = SECCOMP_ARCHES.get(platform.machine())
+    if calls is None:
+        raise ConfinementError(0, f"seccomp: unknown architecture {platform.machine()}")
+    program = _filter_program(calls)
     filters = (_SockFilter * len(program))(*[_SockFilter(*instruction) for instruction in program])
     fprog = _SockFprog(len(program), filters)
     set_no_new_privs()
     _check(_libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0), "prctl(PR_SET_SECCOMP)")
+
+
+def make_first_to_be_killed() -> None:
+    """Mark this process (and what it starts) as the one the kernel kills first when memory runs out."""
+    with open("/proc/self/oom_score_adj", "w") as file:
+        file.write(str(OOM_SCORE_ADJ_MAX))
