@@ -14,12 +14,8 @@ import ast
 import re
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from instructor.grading.text import escaped
-
-if TYPE_CHECKING:
-    from instructor.grading.extraction.statements import TopStatement
 
 # cell magics whose body is Python and is kept
 KEPT_CELL_MAGICS = frozenset({"time", "timeit", "capture"})
@@ -43,7 +39,8 @@ class Cell:
     error: str = ""  # why the cell could not be read
     lines: list[str] = field(default_factory=list)  # the parsed text, magics replaced by `pass`
     line_of: list[int] = field(default_factory=list)  # parsed text line (0-based) -> the student's line
-    statements: list[TopStatement] = field(default_factory=list)
+    # the cell's statements.TopStatement list, filled by choosing (cells knows nothing of statements)
+    statements: list = field(default_factory=list)
 
     @property
     def place(self) -> str:
