@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from instructor.grading.core import SUBMISSION_SUFFIXES
+from instructor.grading.text import visible
 from instructor.shipped import STUDENT_CODE
 
 LAYOUTS = ("nbgrader", "canvas", "moodle", "flat")
@@ -188,12 +189,17 @@ def detect_layout(candidates: Sequence[tuple[Path, Path]]) -> str:
                       f"--layout {'|'.join(used)}, or grade the groups separately")
 
 
+def student_id(entry: FoundSubmission) -> str:
+    """The layout's id with control characters written as escapes (a file name may hold a newline)."""
+    return visible(entry.student or "submission", keep_newlines=False)
+
+
 def unique_ids(found: Sequence[FoundSubmission]) -> list[str]:
     """One id per submission: the layout's id, with ``-2``, ``-3``, ... for later files of the same id."""
     taken: set[str] = set()
     ids = []
     for entry in found:
-        stem = entry.student or "submission"
+        stem = student_id(entry)
         candidate, number = stem, 1
         while candidate in taken:
             number += 1
@@ -207,5 +213,5 @@ def shared_ids(found: Sequence[FoundSubmission]) -> dict[str, list[str]]:
     """Each layout id that more than one file has, with those files' paths."""
     by_id: dict[str, list[str]] = {}
     for entry in found:
-        by_id.setdefault(entry.student or "submission", []).append(entry.path)
+        by_id.setdefault(student_id(entry), []).append(entry.path)
     return {student: group for student, group in by_id.items() if len(group) > 1}
