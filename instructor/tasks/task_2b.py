@@ -1,7 +1,7 @@
 """Task 2b, the grader's side: its checks, the answer's shape and the verdict on the probe's JSON (no torch)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ex4.sheet import TASK_INFO
@@ -55,7 +55,7 @@ class Found:
     loader: str
     epochs: tuple[float, ...]
     replayed: str = ""
-    seen: str = ""
+    seen: dict = field(default_factory=dict)
 
 
 def matching_trainings(fingerprint: object, built: object, replayed: dict[str, list]) -> list[str]:
@@ -72,6 +72,9 @@ def describe_optimizers(optimizers: list) -> str:
     return "; ".join(shown[:3]) or "none"
 
 
+LOADER_WORDS = {"train": "train_loader", "test": "test_loader", "both": "both loaders", "none": "no loader"}
+
+
 def loader_used(iterations: dict) -> str:
     """Which of the loaders were iterated: "train", "test", "both" or "none"."""
     train, test = (iterations.get(name) or 0 for name in ("train", "test"))
@@ -79,17 +82,18 @@ def loader_used(iterations: dict) -> str:
 
 
 def found_from_objects(student: dict) -> Found:
-    """What the optimizers and loaders themselves say, when the weights match no replayed training.
+    """What the optimizers and loaders themselves say.
 
     Epochs per model: how often the loader trained on was iterated, per model.
     """
     optimizers = [o for o in student["optimizers"] if o.get("is_optimizer")]
     iterations, n_models = student["loader_iterations"], student["n_models"]
     loader = loader_used(iterations)
-    epochs = round((iterations.get("test" if loader == "test" else "train") or 0) / n_models, 2) if n_models else 0
-    seen = (f"your optimizers: {describe_optimizers(student['optimizers'])}; train_loader iterated "
-            f"{iterations.get('train')} times, test_loader {iterations.get('test')} times for {n_models} models: "
-            f"{epochs:g} epochs per model")
+    iterated = "test" if loader == "test" else "train"
+    epochs = round((iterations.get(iterated) or 0) / n_models, 2) if n_models else 0
+    seen = {"loader": f"train_loader iterated {iterations.get('train')} times, test_loader {iterations.get('test')} "
+                      "times",
+            "epochs": f"{iterated}_loader iterated {iterations.get(iterated)} times for {n_models} models"}
     return Found(tuple(sorted({o.get("torch_class") or f"{o.get('type')} (not torch.optim's)" for o in optimizers})),
                  tuple(lr for o in optimizers for lr in o.get("lrs") or [None]), loader, (epochs,), seen=seen)
 
@@ -97,6 +101,19 @@ def found_from_objects(student: dict) -> Found:
 def found_from_replay(name: str, hypotheses: dict) -> Found:
     optimizer, lr, epochs, loader, meaning = hypotheses[name]
     return Found((optimizer,), (lr,), loader, (epochs,), replayed=meaning)
+
+
+def choose_training(common: set[str], objects: Found, hypotheses: dict, intended: str) -> str | None:
+    """The replayed training the weights match that the optimizers agree with, else the intended one, else any.
+
+    Trainings close enough to match the same weights (Adam and AdamW over a
+    few steps) are told apart by the optimizers' own type and learning rate.
+    """
+    ordered = [intended, *(name for name in hypotheses if name != intended)]
+    matched = [name for name in ordered if name in common]
+    agreeing = [name for name in matched if hypotheses[name][0] in objects.optimizers
+                and any(close(lr, hypotheses[name][1], **LR_TOL) for lr in objects.lrs)]
+    return (agreeing or matched or [None])[0]
 
 
 def judge(checks: Checks, found: Found, intended: tuple) -> None:
@@ -111,13 +128,16 @@ def judge(checks: Checks, found: Found, intended: tuple) -> None:
         if found.replayed:
             checks.fail(check, f"the weights after training are those of {found.replayed}; expected {meaning}")
             continue
-        wrong = {"optimizer_type": f"optimizers of type {', '.join(found.optimizers) or 'none'}",
-                 "learning_rate": f"learning rates {sorted(set(map(str, found.lrs))) or 'none'}",
-                 "train_loader": {"both": "both loaders", "none": "no loader"}.get(found.loader,
-                                                                                  f"{found.loader}_loader"),
-                 "one_epoch_each": f"{found.epochs[0]:g} epochs per model"}[check]
-        checks.fail(check, f"{wrong} ({found.seen}; the weights match none of the trainings the grader replayed, "
-                    f"so this is read from the optimizers and loaders): expected {meaning}")
+        wrong, right = {
+            "optimizer_type": (f"your optimizers are {', '.join(found.optimizers) or 'none'}", optimizer),
+            "learning_rate": (f"their learning rates are {', '.join(sorted(set(map(str, found.lrs)))) or 'none'}",
+                              f"{lr}"),
+            "train_loader": (f"trained on {LOADER_WORDS[found.loader]} ({found.seen['loader']})",
+                             f"{LOADER_WORDS[loader]} only"),
+            "one_epoch_each": (f"{found.epochs[0]:g} epoch(s) per model ({found.seen['epochs']})",
+                               "one epoch per model")}[check]
+        checks.fail(check, f"{wrong}, expected {right} (read from your optimizers and loaders: the weights "
+                    "match none of the trainings the grader replayed)")
 
 
 def verdict(student: dict, reference: dict) -> TaskGrade:
@@ -134,12 +154,13 @@ def verdict(student: dict, reference: dict) -> TaskGrade:
     if n_models != reference["n_models"]:
         checks.fail("one_epoch_each", f"models holds {n_models} models, expected the {reference['n_models']} "
                     "models of the given code")
-    hypothesis = INTENDED if INTENDED in common else next((name for name in HYPOTHESES if name in common), None)
+    objects = found_from_objects(student)
+    hypothesis = choose_training(common, objects, HYPOTHESES, INTENDED)
     if hypothesis is not None:
         found = found_from_replay(hypothesis, HYPOTHESES)
         checks.evidence_of_work = hypothesis != UNTRAINED
     else:
-        found = found_from_objects(student)
+        found = objects
         stepped = any(o.get("steps") and any(owner >= 0 for owner in o.get("owners") or [])
                       for o in optimizers if o.get("is_optimizer"))
         checks.evidence_of_work = stepped and not all(UNTRAINED in m for m in matches)
