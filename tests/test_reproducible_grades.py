@@ -5,7 +5,7 @@ notebooks from test_grading_variants) with grade.py twice, the second time
 with the seed the first run recorded in its JSON, then with grade_paths under
 more seeds; and the rubric corpus's cases of ``RUBRIC_TASKS`` under
 ``MORE_SEEDS`` (test_grading_rubric grades them under a fifth, drawn seed).
-Marked slow: ten grading runs, about three minutes on two cores.
+Marked slow: ten grading runs, about four minutes on two cores.
 """
 from __future__ import annotations
 
