@@ -11,22 +11,40 @@ from __future__ import annotations
 import argparse
 import sys
 
+from instructor.grading.verdicts import gated_checks
 from instructor.shipped import PROJECT_ROOT
 from instructor.tasks import REGISTRY
+from instructor.tasks.spec import Task
 
 README_PATH = PROJECT_ROOT / "README.md"
 BEGIN = "<!-- tasks and points: made by python -m instructor.points_table --write -->"
 END = "<!-- end of tasks and points -->"
 
 
+# marks a check that counts only when the answer shows work (``verdicts.Checks``)
+GATED_MARK = "†"
+# what shows work when a task names nothing more specific: its work checks, or a known mistake's values
+DEFAULT_GATE = "a check without {mark} passes, or the values are those of a known mistake"
+
+
+def gate_text(task: Task) -> str:
+    """The table's last column for ``task``: when its gated checks count, or that none is gated."""
+    if not gated_checks(task.checks, task.work_checks):
+        return "none: every check is judged on its own evidence"
+    return f"{GATED_MARK} only when {task.gate or DEFAULT_GATE.format(mark=GATED_MARK)}"
+
+
 def render() -> str:
-    """The markdown table: one row per task, its checks with their points."""
-    rows = ["| Task | Points | Checks (points); a check gives all its points or none |", "|---|---|---|"]
+    """The markdown table: one row per task, its checks with their points, and where "points only for work" applies."""
+    rows = ["| Task | Points | Checks (points); a check gives all its points or none | Points only for work |",
+            "|---|---|---|---|"]
     for task in REGISTRY.tasks():
-        checks = " · ".join(f"{label} ({points})" for points, label in task.checks.values())
-        rows.append(f"| {task.id}: {task.title} | {task.points} | {checks} |")
+        gated = gated_checks(task.checks, task.work_checks)
+        checks = " · ".join(f"{label} ({points}){GATED_MARK if name in gated else ''}"
+                            for name, (points, label) in task.checks.items())
+        rows.append(f"| {task.id}: {task.title} | {task.points} | {checks} | {gate_text(task)} |")
     total = sum(task.points for task in REGISTRY.tasks())
-    rows.append(f"| total | {total} | |")
+    rows.append(f"| total | {total} | | |")
     return "\n".join(rows)
 
 

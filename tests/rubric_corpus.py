@@ -169,6 +169,9 @@ CASES = (
                 """), region("1a", "return self.layer(self.flatten(input))", 1))),
     RubricCase("1a_leaky_relu", "1a", 14, "LeakyReLU instead of ReLU: other outputs (-6)",
                mlp(activation="nn.LeakyReLU()")),
+    RubricCase("1a_no_flatten", "1a", 16, "no Flatten: only the output shape on images BSx1x28x28 (-4)",
+               (region("1a", LOOP_FORWARD.format(last="self.layers[-1](out)").replace("self.flatten(input)", "input"),
+                       1),)),
     # 1b: model1 type 2, model2 type 1, model2 function 2, model3 type 1, model3 function 4
     RubricCase("1b_sequential_without_flatten", "1b", 6,
                "model3 a real nn.Sequential without nn.Flatten: only model3's function on BSx1x28x28 (-4)",
@@ -187,6 +190,12 @@ CASES = (
     RubricCase("1b_model2_a_simple_fixed_mlp", "1b", 9,
                "model2 = SimpleFixedMLP(): model2 is not a SimpleMLP (-1), its function is model1's",
                models(model2="SimpleFixedMLP()")),
+    RubricCase("1b_model3_wraps_simple_fixed_mlp", "1b", 9,
+               "model3 = nn.Sequential(SimpleFixedMLP()): not an nn.Sequential of torch.nn layers (-1), "
+               "its function is model1's", models(layers="SimpleFixedMLP()")),
+    RubricCase("1b_model3_left_empty", "1b", 5,
+               "model3 = nn.Sequential() without layers: its type (no nn.Linear layers, -1), its function (-4)",
+               models(layers="")),
     # 2a: float losses 3, one loss per iteration 4, loss values 3, final weights 10
     RubricCase("2a_detached_tensor_losses", "2a", 17, "losses.append(loss.detach()): not Python floats (-3)",
                train_step(append="losses.append(loss.detach())")),
@@ -198,6 +207,9 @@ CASES = (
     RubricCase("2a_step_before_backward", "2a", 7,
                "optimizer.step() before loss.backward(): other loss values (-3), other weights (-10)",
                train_step(middle="optimizer.step()", last="loss.backward()")),
+    RubricCase("2a_zero_grad_between_backward_and_step", "2a", 7,
+               "zero_grad after backward, before step: the weights never move; other loss values (-3), "
+               "other weights (-10)", train_step(middle="loss.backward()\noptimizer.zero_grad()", first="pass")),
     # 2b: one optimizer per model 3, type 2, learning rate 2, train_loader 2, one epoch each + losses per model 1
     RubricCase("2b_three_epochs", "2b", 9, "n_epochs=3: only 'one epoch each' (-1)", model_training(epochs="3")),
     RubricCase("2b_two_epochs", "2b", 9, "n_epochs=2: only 'one epoch each' (-1)", model_training(epochs="2")),
@@ -207,6 +219,12 @@ CASES = (
                model_training(optimizer="torch.optim.Adam(model.parameters())")),
     RubricCase("2b_test_loader", "2b", 8, "trained one epoch on test_loader: the loader (-2)",
                model_training(loader="test_loader")),
+    RubricCase("2b_adamw", "2b", 8, "AdamW with lr=0.04: optimizer type (-2)",
+               model_training(optimizer="torch.optim.AdamW(model.parameters(), lr=0.04)")),
+    RubricCase("2b_adam_lr_0_05", "2b", 8, "Adam with lr=0.05 (a training the grader does not replay): learning "
+               "rate (-2)", model_training(optimizer="torch.optim.Adam(model.parameters(), lr=0.05)")),
+    RubricCase("2b_rmsprop_default_lr", "2b", 6, "RMSprop with its default lr 0.01 (not replayed): optimizer type "
+               "(-2), learning rate (-2)", model_training(optimizer="torch.optim.RMSprop(model.parameters())")),
     RubricCase("2b_losses_not_collected", "2b", 9, "no losses.append: losses per model (-1)",
                model_training(collect="pass")),
     RubricCase("2b_losses_in_one_flat_list", "2b", 9, "losses.extend(model_losses): losses per model (-1)",

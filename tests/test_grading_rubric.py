@@ -25,9 +25,10 @@ GRADING_JOBS = 2
 MIN_CASES = 30
 
 
-def build_cases(folder) -> dict[str, str]:
+def build_cases(folder, cases=CASES) -> dict[str, str]:
+    """The notebooks of ``cases`` written to ``folder``: case name -> path."""
     paths = {}
-    for case in CASES:
+    for case in cases:
         notebook = nbformat.read(NOTEBOOK, as_version=4)
         for edit in case.edits:
             edit(notebook)

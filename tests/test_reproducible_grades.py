@@ -3,7 +3,9 @@
 Grades a few variant submissions (correct alternatives and one-mistake
 notebooks from test_grading_variants) with grade.py twice, the second time
 with the seed the first run recorded in its JSON, then with grade_paths under
-more seeds. Marked slow: six grading runs.
+more seeds; and the rubric corpus's cases of ``RUBRIC_TASKS`` under
+``MORE_SEEDS`` (test_grading_rubric grades them under a fifth, drawn seed).
+Marked slow: ten grading runs, about four minutes on two cores.
 """
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ import json
 
 import nbformat
 import pytest
+from rubric_corpus import CASES
+from test_grading_rubric import build_cases
 from test_grading_variants import NOTEBOOK, variants
 
 from instructor import grade
@@ -25,6 +29,8 @@ VARIANTS = ("reference", "alt_3b_confusion_matrix", "1a_no_activation", "1b_sequ
             "2a_loss_tensors", "2b_wrong_lr", "3a_average_of_batch_accuracies", "3b_divided_by_all_samples")
 # seeds besides the one the first run draws; with it, at least five different seeds
 MORE_SEEDS = (1, 2, 3, 2**31 - 1)
+# the rubric corpus's tasks whose cases are graded under every seed here
+RUBRIC_TASKS = ("1a", "1b", "2a", "2b")
 TASK_TIMEOUT_S = 10.0
 JOBS = 2
 
@@ -70,3 +76,14 @@ def test_the_recorded_seed_reproduces_points_and_messages_and_other_seeds_the_po
         grades = grade_paths(paths, Limits(task_timeout_s=TASK_TIMEOUT_S), JOBS, seed=other)
         got = {name: {task: g.tasks[task].points for task in TASKS} for name, g in zip(names, grades)}
         assert got == expected, f"seed {other}: points differ from seed {seed}"
+
+
+def test_rubric_cases_get_their_points_under_every_seed(tmp_path):
+    cases = [case for case in CASES if case.task in RUBRIC_TASKS]
+    paths = build_cases(tmp_path, cases)
+    expected = {case.name: {**TASK_POINTS, case.task: case.points} for case in cases}
+    for seed in MORE_SEEDS:
+        grades = grade_paths(list(paths.values()), Limits(task_timeout_s=TASK_TIMEOUT_S), JOBS, seed=seed)
+        got = {name: {task: g.tasks[task].points for task in TASKS} for name, g in zip(paths, grades)}
+        differing = {name: (got[name], expected[name]) for name in paths if got[name] != expected[name]}
+        assert not differing, f"seed {seed}: (got, rubric) {differing}"

@@ -20,6 +20,8 @@ import functools
 import importlib
 import inspect
 import math
+import sys
+import types
 from collections.abc import Callable
 
 import numpy
@@ -81,10 +83,76 @@ def run_probe(task_job: dict) -> dict:
     provide_more = getattr(task_module, "provide", None)
     if provide_more is not None:
         provide_more(task_job, provided, state)
+    # bound before any submission code runs: a submission that rebinds the probe or its helpers is not graded
+    probe, verify_untouched = task_module.probe, guard_bindings(guarded_modules(task_module))
     namespace = build_namespace(task_job, provided)
     # the other tasks' answers are compiled now: their sources leave this process's live objects
     task_job["reference"] = []
-    return task_module.probe(namespace, task_job, state)
+    result = probe(namespace, task_job, state)
+    verify_untouched()
+    return result
+
+
+# modules whose names the probes look up while submission code has run: the grader's copies and the
+# student helpers (by prefix), the builtins and the torch names they call
+GUARDED_PREFIXES = ("instructor.", "ex4.")
+GUARDED_MODULES = ("builtins", "torch", "torch.nn", "math")
+
+
+def guarded_modules(task_module: types.ModuleType) -> dict[str, types.ModuleType]:
+    """The modules a task's probe relies on: the builtins, torch, the grader's copies and the student helpers.
+
+    Other tasks' probes (``probe_<id>`` beside this one) are left out unless
+    this probe imports from them, so that a cell's tampering with Task 1b's
+    probe costs only the tasks whose probe it changed.
+    """
+    package, own = task_module.__name__.rpartition(".")[0], task_module.__name__
+    used = {getattr(value, "__module__", None) for value in vars(task_module).values()}
+    other_probes = {name for name in sys.modules if name.startswith(f"{package}.probe_") and name != own
+                    and name not in used}
+    return {name: module for name, module in list(sys.modules.items())
+            if name in GUARDED_MODULES or (name.startswith(GUARDED_PREFIXES) and name not in other_probes)}
+
+
+def guard_bindings(modules: dict[str, types.ModuleType]) -> Callable[[], None]:
+    """Record what ``modules`` bind now; the returned function raises ProbeError if any changed since.
+
+    A function counts as changed when its code, defaults or closure are
+    replaced, too. Names added later (a lazily imported submodule) are not
+    looked at. The check holds every builtin and helper it uses in its own
+    closure, taken now, so that rebinding a builtin or a module's name cannot
+    switch it off.
+    """
+    is_a, function_type, length, pairs, every, names = isinstance, types.FunctionType, len, zip, all, vars
+    make_tuple, fetch, empty_cell, error, missing = tuple, dict.get, ValueError, ProbeError, object()
+
+    def filled(cell: types.CellType) -> bool:
+        try:
+            cell.cell_contents  # noqa: B018 -- an empty cell raises
+        except empty_cell:
+            return False
+        return True
+
+    def binding(value: object) -> tuple:
+        """The objects that decide what ``value`` does: itself, and for a function its code, defaults and closure."""
+        if is_a(value, function_type):
+            cells = make_tuple(cell.cell_contents for cell in value.__closure__ or () if filled(cell))
+            return (value, value.__code__, value.__defaults__, value.__kwdefaults__, *cells)
+        return (value,)
+
+    recorded = {(name, key): binding(value) for name, module in modules.items() for key, value in names(module).items()}
+
+    def same(now: tuple, before: tuple) -> bool:
+        return length(now) == length(before) and every(a is b for a, b in pairs(now, before))
+
+    def verify() -> None:
+        changed = [f"{name}.{key}" for (name, key), before in recorded.items()
+                   if not same(binding(fetch(names(modules[name]), key, missing)), before)]
+        if changed:
+            raise error(f"the submission changed the grader's own code while it ran ({', '.join(changed[:3])}): "
+                        "the task is not graded")
+
+    return verify
 
 
 def run_task_code(task_job: dict, namespace: dict) -> str:

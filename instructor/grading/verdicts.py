@@ -9,10 +9,15 @@ happened. ``instructor/grading/judge.py`` turns a task process's outcome
 into a grade: 0 points and one message when the code is missing, does not
 parse, raises while being set up, exits, or is stopped by a limit.
 
-Checks of properties that a stub also has (types, keys, lengths, shapes)
-give points only when a check that needs a working solution passed or the
-values match a known mistake (``Checks.work_checks``): ``return 0.0`` gets
-nothing.
+"Points only for work": checks of properties that an answer with no work
+in it also has (a type, keys, a length, a shape: the untouched stub, a
+constant, an empty model, a training that never steps) give points only when
+the answer shows work: a check that needs a working solution passed, or the
+task's own evidence (values of a known mistake computed on this run's random
+inputs, outputs that follow the input and the weights, weights moved by
+optimizer steps). The gate never asks for the main result to be right: every
+other check is judged on its own evidence. ``Checks.gated()`` names the
+gated checks; the README's table marks them (``instructor/points_table.py``).
 """
 from __future__ import annotations
 
@@ -43,8 +48,12 @@ class TaskGrade:
     failed: list[str] = field(default_factory=list)
 
 
-NO_WORK_MESSAGE = ("no check that needs a working solution passed, so the checks of types, keys or lengths "
-                   "give no points either")
+NO_WORK_MESSAGE = "the answer shows no work, so the checks of types, keys, lengths or shapes give no points either"
+
+
+def gated_checks(checks: dict, work_checks: tuple[str, ...]) -> list[str]:
+    """The checks that give points only when the answer shows work: all but the work checks."""
+    return [name for name in checks if name not in work_checks]
 
 
 @dataclass
@@ -56,7 +65,8 @@ class Checks:
     solution passes. The other checks test properties that a stub or a
     constant also has (a type, keys, a length): they give points only when a
     work check passed or the values are those of a known mistake computed on
-    this run's random inputs (``evidence_of_work``).
+    this run's random inputs (``evidence_of_work``). ``no_work_reason``
+    says what was looked for and not found, for the message.
     """
 
     task: str
@@ -66,9 +76,13 @@ class Checks:
     failed: dict[str, str] = field(default_factory=dict)
     # set when the values show real computation, e.g. they match a known mistake
     evidence_of_work: bool = False
+    no_work_reason: str = ""
 
     def fail(self, check: str, message: str) -> None:
         self.failed.setdefault(check, message)
+
+    def gated(self) -> list[str]:
+        return gated_checks(self.checks, self.work_checks)
 
     def worked(self) -> bool:
         return self.evidence_of_work or any(check not in self.failed for check in self.work_checks
@@ -84,7 +98,8 @@ class Checks:
         if not self.worked():
             passed = [name for name in points if name not in self.failed]
             if passed:
-                messages.append(f"{NO_WORK_MESSAGE} [-{sum(points[name] for name in passed)} P]")
+                reason = f" ({self.no_work_reason})" if self.no_work_reason else ""
+                messages.append(f"{NO_WORK_MESSAGE}{reason} [-{sum(points[name] for name in passed)} P]")
             return TaskGrade(0, self.max_points, messages, "graded", list(points))
         earned = sum(p for name, p in points.items() if name not in self.failed)
         return TaskGrade(earned, self.max_points, messages, "graded", list(self.failed))

@@ -46,6 +46,14 @@ FALLBACK_INPUT_SCALE = 100.0
 AFFINE_INPUT_SCALES = (1.0, 10.0)
 
 
+# how far every parameter is moved to see whether the outputs follow the model's own weights
+WEIGHT_NUDGE = 0.5
+
+
+# seed offset of that move
+WEIGHT_NUDGE_OFFSET = 700
+
+
 def probe(namespace: dict, task_job: dict, state: dict) -> dict:
     """Build SimpleMLP for each of CONFIGS_1A and record shapes, counts and outputs."""
     mlp_class = namespace.get("SimpleMLP")
@@ -81,9 +89,7 @@ def mlp_behaviour(model: nn.Module, inputs: torch.Tensor, others: torch.Tensor, 
     small that e.g. a sigmoid is almost linear on it). A model whose
     parameters do not fit the layers is measured with its own weights.
     """
-    result: dict = {}
-    with torch.no_grad():
-        own_outputs = model(inputs[:BATCH_1A])
+    result: dict = {"weight_dependent": follows_own_weights(model, inputs[:BATCH_1A])}
     try:
         result["outputs_by_ordering"] = outputs_by_ordering(model, layers, inputs[:BATCH_1A])
         result["residual_weights"] = "canonical"
@@ -95,9 +101,6 @@ def mlp_behaviour(model: nn.Module, inputs: torch.Tensor, others: torch.Tensor, 
         repeated = model(inputs)
     result.update(output_summary(outputs))
     result["deterministic"] = bool(torch.equal(outputs, repeated))
-    # outputs that do not change with the weights come from code that ignores the layers
-    result["weight_dependent"] = ("assign_error" not in result
-                                  and not torch.equal(own_outputs, outputs[:BATCH_1A]))
     result["input_dependent"] = bool(torch.isfinite(outputs).all()) and len(outputs) > 1 and not bool(
         (outputs == outputs[:1]).all())
     if "assign_error" in result:
@@ -115,3 +118,27 @@ def mlp_behaviour(model: nn.Module, inputs: torch.Tensor, others: torch.Tensor, 
     result["affine_residual"] = max(affine_residual(model, inputs * scale, others * scale)
                                     for scale in AFFINE_INPUT_SCALES)
     return result
+
+
+def follows_own_weights(model: nn.Module, inputs: torch.Tensor) -> bool:
+    """Whether ``model``'s outputs change when all its parameters move (they are put back after).
+
+    Judged on the model's own parameters, whatever their shapes: outputs that
+    do not follow them come from code that ignores the layers (a constant).
+    """
+    parameters = [p for p in model.parameters() if p.is_floating_point()]
+    if not parameters:
+        return False
+    rng = generator(WEIGHT_NUDGE_OFFSET)
+    saved = [p.detach().clone() for p in parameters]
+    with torch.no_grad():
+        before = model(inputs)
+        try:
+            for parameter in parameters:
+                parameter.add_(WEIGHT_NUDGE * (1 + torch.randn(parameter.shape, generator=rng)))
+            after_move = model(inputs)
+        finally:
+            for parameter, value in zip(parameters, saved):
+                parameter.copy_(value)
+    return isinstance(before, torch.Tensor) and isinstance(after_move, torch.Tensor) and not (
+        before.shape == after_move.shape and torch.equal(before, after_move))

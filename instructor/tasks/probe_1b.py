@@ -52,9 +52,13 @@ def describe_model(model: object, fixed_class: type, mlp_class: type, inputs: to
     """Type and parameters of ``model``; its outputs with ``layers`` as weights, or why not."""
     if not isinstance(model, nn.Module):
         raise ProbeError(f"it is {type_name(model)}, not an nn.Module")
+    inner = list(model.modules())[1:]
     result = {"type": type_name(model), "is_fixed_mlp": type(model) is fixed_class,
               "is_simple_mlp": type(model) is mlp_class,
-              "is_sequential": isinstance(model, nn.Sequential), **parameter_summary(model)}
+              "is_sequential": isinstance(model, nn.Sequential), **parameter_summary(model),
+              "n_linear": sum(isinstance(module, nn.Linear) for module in inner),
+              # modules inside that are not torch.nn layers, e.g. a SimpleFixedMLP wrapped in nn.Sequential
+              "wrapped": sorted({type(module).__name__ for module in inner if not is_torch_layer(module)})}
 
     def run() -> dict:
         return {"outputs_by_ordering": outputs_by_ordering(model, layers, inputs)}
@@ -62,3 +66,9 @@ def describe_model(model: object, fixed_class: type, mlp_class: type, inputs: to
     outcome = guarded(run)
     result.update({"forward_error": outcome["error"]} if "error" in outcome else outcome)
     return result
+
+
+def is_torch_layer(module: nn.Module) -> bool:
+    """Whether ``module`` is one of torch.nn's own layers (nn.Linear, nn.ReLU, ...), not a class of the notebook's."""
+    cls = type(module)
+    return getattr(nn, cls.__name__, None) is cls

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import math
+import weakref
 
 import torch
 from torch import nn
+from torch.optim.optimizer import register_optimizer_step_post_hook
 from torch.utils.data import DataLoader
 
 from instructor.grading.probes import (
@@ -76,6 +78,19 @@ def provide(task_job: dict, provided: dict, state: dict) -> None:
     provide_reference_model(task_job, provided, state)
     state["built"], state["counter"] = [], [0]
     provided["SimpleMLP"] = numbered_mlp_class(state["reference_mlp"], state["built"], state["counter"])
+    state["steps"] = count_optimizer_steps()
+
+
+def count_optimizer_steps() -> weakref.WeakKeyDictionary:
+    """Optimizer -> the steps it took with gradients present, counted from now on for every optimizer."""
+    steps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def count(optimizer, args, kwargs) -> None:
+        if any(p.grad is not None for group in optimizer.param_groups for p in group["params"]):
+            steps[optimizer] = steps.get(optimizer, 0) + 1
+
+    register_optimizer_step_post_hook(count)
+    return steps
 
 
 def probe(namespace: dict, task_job: dict, state: dict) -> dict:
@@ -102,7 +117,7 @@ def probe(namespace: dict, task_job: dict, state: dict) -> dict:
     result = {"n_models": len(models),
               "models": [{"built": next((number for m, number in reversed(built) if m is model), None),
                           "fingerprint": fingerprint(model)} for model in models],
-              "optimizers": [describe_optimizer(o, owner, models) for o in optimizers],
+              "optimizers": [describe_optimizer(o, owner, models, state["steps"]) for o in optimizers],
               "n_distinct_optimizers": len({id(o) for o in optimizers}),
               "loader_iterations": {name: iterations.count(name) for name in loaders},
               "loader_batches": {name: len(loader) for name, loader in loaders.items()},
@@ -140,12 +155,17 @@ def load_drawn_weights(model: nn.Module, build_number: int) -> None:
             parameter.copy_(torch.randn(parameter.shape, generator=rng) / math.sqrt(fan_in) * INITIAL_WEIGHT_SCALE)
 
 
-def describe_optimizer(optimizer: object, owner: dict, models: list) -> dict:
+def describe_optimizer(optimizer: object, owner: dict, models: list, steps: weakref.WeakKeyDictionary) -> dict:
+    """Type, learning rates, whose parameters it holds and how many steps it took with gradients."""
     if not isinstance(optimizer, torch.optim.Optimizer):
         return {"type": type_name(optimizer), "is_optimizer": False}
     parameters = [p for group in optimizer.param_groups for p in group["params"]]
     owners = sorted({owner.get(id(p), -1) for p in parameters})
     complete = [all(any(p is q for q in parameters) for p in model.parameters()) for model in models]
+    cls = type(optimizer)
     return {"type": type_name(optimizer), "is_optimizer": True,
+            # torch.optim's own class by identity (a subclass named Adam is not Adam), else None
+            "torch_class": cls.__name__ if getattr(torch.optim, cls.__name__, None) is cls else None,
+            "steps": steps.get(optimizer, 0),
             "lrs": [number_or_none(group.get("lr")) for group in optimizer.param_groups],
             "owners": owners, "complete_for": [i for i, ok in enumerate(complete) if ok]}

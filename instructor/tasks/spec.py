@@ -44,7 +44,8 @@ class Task:
     results. ``trusted_sources``: job key -> file sent only in the
     reference's own job (e.g. Task 2b's replay). ``probe_path``: the probe's
     file when it is not ``probe``'s module under the project root (a test's
-    task).
+    task). ``gate``: what shows work in an answer, for the README's table
+    (see ``verdicts.Checks``): the checks not in ``work_checks`` count only then.
     """
 
     id: str
@@ -58,6 +59,7 @@ class Task:
     skipped_calls: tuple[str, ...] = ()
     trusted_sources: Mapping[str, Path] = field(default_factory=lambda: MappingProxyType({}))
     probe_path: Path | None = None
+    gate: str = ""
 
     def answer_names(self) -> tuple[str, ...]:
         """The reference definitions that answer this task: never sent to a process running its code."""

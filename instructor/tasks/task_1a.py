@@ -32,10 +32,14 @@ CHECKS = {
 
 
 WORK_CHECKS = ("same_function", "nonlinear")
+# what shows work besides the work checks (the README's table says it)
+GATE = ("the outputs follow the input and the model's own weights (a constant or code that ignores its "
+        "layers shows neither; a plain list of layers has no weights), or a check without † passes")
 
 
 def verdict(student: dict, reference: dict) -> TaskGrade:
-    checks = Checks(INFO.id, INFO.points, CHECKS, WORK_CHECKS)
+    checks = Checks(INFO.id, INFO.points, CHECKS, WORK_CHECKS, no_work_reason="its outputs follow neither the "
+                    "input nor its own weights")
     for mine, ref in zip(student["configs"], reference["configs"], strict=True):
         call = f"SimpleMLP({ref['dims']})"
         if "error" in mine:
@@ -61,8 +65,8 @@ def verdict(student: dict, reference: dict) -> TaskGrade:
                 checks.fail(check, f"{call} on flat inputs of shape [{ref['behaviour_samples']}, "
                             f"{ref['dims'][0]}] raised {behaviour['error']}")
             continue
-        # real layers: outputs follow the weights; a model without registered parameters (a plain list)
-        # can only show that its outputs follow the input
+        # real layers: outputs follow the model's own weights, whatever their shapes; a model without
+        # registered parameters (a plain list) can only show that its outputs follow the input
         uses_layers = behaviour.get("weight_dependent") or mine.get("n_params") == 0
         if behaviour.get("deterministic") and behaviour.get("input_dependent") and uses_layers:
             checks.evidence_of_work = True
@@ -95,4 +99,4 @@ def verdict(student: dict, reference: dict) -> TaskGrade:
 
 
 TASK = Task(INFO.id, INFO.title, INFO.points, CHECKS, WORK_CHECKS, answer=Definition("SimpleMLP"),
-            probe="instructor.tasks.probe_1a", verdict=verdict, skipped_calls=())
+            probe="instructor.tasks.probe_1a", verdict=verdict, skipped_calls=(), gate=GATE)

@@ -10,29 +10,47 @@ INFO = TASK_INFO["1b"]
 # check -> (points, what it tests as students read it); WORK_CHECKS: see instructor/tasks/spec.py
 CHECKS = {
     "model1_type": (2, "model1 is a SimpleFixedMLP"),
-    "model2_type": (1, "model2 is a SimpleMLP"),
+    # a type counts when the model is a real one of that type with layers, whatever its function
+    "model2_type": (1, "model2 is a SimpleMLP with nn.Linear layers"),
     # catches: wrong dims
     "model2_function": (2, "model2 computes the same function as model1"),
-    "model3_type": (1, "model3 is an nn.Sequential"),
+    # catches: nn.Sequential(SimpleFixedMLP()), an empty nn.Sequential()
+    "model3_type": (1, "model3 is an nn.Sequential of torch.nn layers with nn.Linear among them "
+                       "(no model of the notebook inside)"),
     # catches: no Flatten, wrong sizes, a final ReLU
     "model3_function": (4, "model3 computes the same function on inputs of shape BS×1×28×28"),
 }
 
 
-WORK_CHECKS = ("model1_type", "model2_function", "model3_function")
+# every check needs a model with layers, which no stub (None) or constant has: no check is gated
+WORK_CHECKS = tuple(CHECKS)
 
 
 # the layer sizes of SimpleFixedMLP as messages write them
 FIXED_SIZES = "-".join(map(str, FIXED_MLP_DIMS))
+# model -> (the probe's flag of its type, the type as messages name it)
+WANTED = {"model1": ("is_fixed_mlp", "SimpleFixedMLP"), "model2": ("is_simple_mlp", "SimpleMLP"),
+          "model3": ("is_sequential", "nn.Sequential")}
+
+
+def type_problem(name: str, mine: dict) -> str:
+    """Why ``mine`` is not a real model of the type ``name`` asks for, with the task's layers; '' if it is."""
+    flag, class_name = WANTED[name]
+    if not mine.get(flag):
+        return f"{name} is a {mine.get('type')}, expected a {class_name}"
+    if not mine.get("n_linear"):
+        return f"{name} is a {class_name} without nn.Linear layers, expected the layers {FIXED_SIZES}"
+    if name == "model3" and mine.get("wrapped"):
+        return (f"model3 is an nn.Sequential around a {', '.join(mine['wrapped'])}: build it from nn.Flatten, "
+                "nn.Linear and nn.ReLU layers, one after another")
+    return ""
 
 
 def verdict(student: dict, reference: dict) -> TaskGrade:
     checks = Checks(INFO.id, INFO.points, CHECKS, WORK_CHECKS)
     expected = reference["model1"]
     expected_outputs = expected["outputs_by_ordering"][0]
-    wanted = {"model1": ("is_fixed_mlp", "SimpleFixedMLP"), "model2": ("is_simple_mlp", "SimpleMLP"),
-              "model3": ("is_sequential", "nn.Sequential")}
-    for name, (flag, class_name) in wanted.items():
+    for name, (_, class_name) in WANTED.items():
         mine = student.get(name)
         type_check, function_check = f"{name}_type", f"{name}_function"
         if not isinstance(mine, dict) or "error" in mine:
@@ -41,11 +59,13 @@ def verdict(student: dict, reference: dict) -> TaskGrade:
             checks.fail(function_check, f"{name} could not be run on a batch of shape "
                         f"{reference['batch_shape']}: {error}")
             continue
-        if not mine.get(flag):
-            checks.fail(type_check, f"{name} is a {mine.get('type')}, expected a {class_name}")
+        if problem := type_problem(name, mine):
+            checks.fail(type_check, problem)
+        # model1 is the given class: its function is part of its type check
+        if name == "model1":
+            function_check = type_check
         if "forward_error" in mine:
-            checks.fail(function_check if name != "model1" else type_check,
-                        f"{name} with SimpleFixedMLP's weights could not be run on a batch of shape "
+            checks.fail(function_check, f"{name} with SimpleFixedMLP's weights could not be run on a batch of shape "
                         f"{reference['batch_shape']}: {mine['forward_error']} (expected nn.Flatten() first, "
                         f"then the layers {FIXED_SIZES})")
         elif sorted(mine.get("param_shapes") or []) != sorted(expected["param_shapes"]) and name != "model1":
@@ -53,14 +73,10 @@ def verdict(student: dict, reference: dict) -> TaskGrade:
                         f"{expected['param_shapes']} (sizes {FIXED_SIZES})")
         elif not all_close(outputs := closest_outputs(mine.get("outputs_by_ordering"), expected_outputs),
                            expected_outputs, OUTPUT_TOL):
-            checks.fail(function_check if name != "model1" else type_check,
-                        f"{name} with SimpleFixedMLP's weights computes a different function (largest "
-                        f"output difference {max_difference(outputs, expected_outputs)}): "
+            checks.fail(function_check, f"{name} with SimpleFixedMLP's weights computes a different function "
+                        f"(largest output difference {max_difference(outputs, expected_outputs)}): "
                         "expected Flatten, then Linear layers with ReLU between them and none after the last")
     checks.failed.pop("model1_function", None)
-    for name in ("model2", "model3"):
-        if f"{name}_function" in checks.failed:
-            checks.fail(f"{name}_type", f"{name}'s type gives points only together with the right function")
     return checks.grade()
 
 

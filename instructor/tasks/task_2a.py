@@ -21,6 +21,8 @@ CHECKS = {
 
 
 WORK_CHECKS = ("loss_values", "final_weights")
+GATE = ("the returned losses are real losses of this training (two of them, or one and weights that moved), "
+        "or a check without † passes (a train that returns constants or never runs a batch shows no work)")
 
 
 # a few float32 SGD steps of the same computation agree to this
@@ -70,7 +72,8 @@ def training_diagnosis(events: list[str], n_iterations: int) -> list[str]:
 
 
 def verdict(student: dict, reference: dict) -> TaskGrade:
-    checks = Checks(INFO.id, INFO.points, CHECKS, WORK_CHECKS)
+    checks = Checks(INFO.id, INFO.points, CHECKS, WORK_CHECKS,
+                    no_work_reason="none of the returned values is a loss of this training")
     losses, expected = student["losses"], reference["losses"]
     n_iterations = reference["n_epochs"] * reference["n_batches"]
     types = sorted({loss.get("type") for loss in losses})
@@ -101,4 +104,4 @@ def verdict(student: dict, reference: dict) -> TaskGrade:
 
 
 TASK = Task(INFO.id, INFO.title, INFO.points, CHECKS, WORK_CHECKS, answer=Definition("train"),
-            probe="instructor.tasks.probe_2a", verdict=verdict, skipped_calls=("train",))
+            probe="instructor.tasks.probe_2a", verdict=verdict, skipped_calls=("train",), gate=GATE)

@@ -1,10 +1,11 @@
 """Task 2b, the grader's side: its checks, the answer's shape and the verdict on the probe's JSON (no torch)."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ex4.sheet import TASK_INFO
-from instructor.grading.verdicts import Checks, TaskGrade, all_close, finite
+from instructor.grading.verdicts import Checks, TaskGrade, all_close, close, finite
 from instructor.tasks.spec import Statements, Task
 
 INFO = TASK_INFO["2b"]
@@ -26,12 +27,35 @@ CHECKS = {
 }
 
 
-# none: the points count only when the weights match one of the replayed trainings (evidence of work)
+# none: every check counts only when the models were trained (``GATE``)
 WORK_CHECKS = ()
+GATE = ("the models were trained: optimizers holding their parameters took steps and moved their weights "
+        "(a cell that never trains, or optimizers over no parameters, shows no work)")
 
 
 # fingerprints (random projections) of weights after a few float32 Adam steps of the same computation
 WEIGHTS_TOL = {"atol": 1e-4, "rtol": 1e-3}
+# learning rates are typed in; they compare to this
+LR_TOL = {"atol": 1e-12, "rtol": 1e-9}
+
+
+@dataclass(frozen=True)
+class Found:
+    """How the models were trained: read from a replayed training their weights match, or from the objects.
+
+    ``optimizers``: the optimizer classes (torch.optim's names); ``lrs``: their
+    learning rates; ``loader``: "train", "test", "both" or "none";
+    ``epochs``: the epochs per model; ``replayed``: what the matched replayed
+    training means, or '' when this was read from the optimizers and loaders
+    (``seen``: what was seen there, for messages).
+    """
+
+    optimizers: tuple[str, ...]
+    lrs: tuple
+    loader: str
+    epochs: tuple[float, ...]
+    replayed: str = ""
+    seen: dict = field(default_factory=dict)
 
 
 def matching_trainings(fingerprint: object, built: object, replayed: dict[str, list]) -> list[str]:
@@ -48,11 +72,81 @@ def describe_optimizers(optimizers: list) -> str:
     return "; ".join(shown[:3]) or "none"
 
 
+LOADER_WORDS = {"train": "train_loader", "test": "test_loader", "both": "both loaders", "none": "no loader"}
+
+
+def loader_used(iterations: dict) -> str:
+    """Which of the loaders were iterated: "train", "test", "both" or "none"."""
+    train, test = (iterations.get(name) or 0 for name in ("train", "test"))
+    return {(True, False): "train", (False, True): "test", (True, True): "both"}.get((train > 0, test > 0), "none")
+
+
+def found_from_objects(student: dict) -> Found:
+    """What the optimizers and loaders themselves say.
+
+    Epochs per model: how often the loader trained on was iterated, per model.
+    """
+    optimizers = [o for o in student["optimizers"] if o.get("is_optimizer")]
+    iterations, n_models = student["loader_iterations"], student["n_models"]
+    loader = loader_used(iterations)
+    iterated = "test" if loader == "test" else "train"
+    epochs = round((iterations.get(iterated) or 0) / n_models, 2) if n_models else 0
+    seen = {"loader": f"train_loader iterated {iterations.get('train')} times, test_loader {iterations.get('test')} "
+                      "times",
+            "epochs": f"{iterated}_loader iterated {iterations.get(iterated)} times for {n_models} models"}
+    return Found(tuple(sorted({o.get("torch_class") or f"{o.get('type')} (not torch.optim's)" for o in optimizers})),
+                 tuple(lr for o in optimizers for lr in o.get("lrs") or [None]), loader, (epochs,), seen=seen)
+
+
+def found_from_replay(name: str, hypotheses: dict) -> Found:
+    optimizer, lr, epochs, loader, meaning = hypotheses[name]
+    return Found((optimizer,), (lr,), loader, (epochs,), replayed=meaning)
+
+
+def choose_training(common: set[str], objects: Found, hypotheses: dict, intended: str) -> str | None:
+    """The replayed training the weights match that the optimizers agree with, else the intended one, else any.
+
+    Trainings close enough to match the same weights (Adam and AdamW over a
+    few steps) are told apart by the optimizers' own type and learning rate.
+    """
+    ordered = [intended, *(name for name in hypotheses if name != intended)]
+    matched = [name for name in ordered if name in common]
+    agreeing = [name for name in matched if hypotheses[name][0] in objects.optimizers
+                and any(close(lr, hypotheses[name][1], **LR_TOL) for lr in objects.lrs)]
+    return (agreeing or matched or [None])[0]
+
+
+def judge(checks: Checks, found: Found, intended: tuple) -> None:
+    """Fail the checks of type, learning rate, loader and epochs that ``found`` contradicts."""
+    optimizer, lr, epochs, loader, meaning = intended
+    failed = [check for check, right in (
+        ("optimizer_type", found.optimizers == (optimizer,)),
+        ("learning_rate", bool(found.lrs) and all(close(value, lr, **LR_TOL) for value in found.lrs)),
+        ("train_loader", found.loader == loader),
+        ("one_epoch_each", found.epochs == (epochs,))) if not right]
+    for check in failed:
+        if found.replayed:
+            checks.fail(check, f"the weights after training are those of {found.replayed}; expected {meaning}")
+            continue
+        wrong, right = {
+            "optimizer_type": (f"your optimizers are {', '.join(found.optimizers) or 'none'}", optimizer),
+            "learning_rate": (f"their learning rates are {', '.join(sorted(set(map(str, found.lrs)))) or 'none'}",
+                              f"{lr}"),
+            "train_loader": (f"trained on {LOADER_WORDS[found.loader]} ({found.seen['loader']})",
+                             f"{LOADER_WORDS[loader]} only"),
+            "one_epoch_each": (f"{found.epochs[0]:g} epoch(s) per model ({found.seen['epochs']})",
+                               "one epoch per model")}[check]
+        checks.fail(check, f"{wrong}, expected {right} (read from your optimizers and loaders: the weights "
+                    "match none of the trainings the grader replayed)")
+
+
 def verdict(student: dict, reference: dict) -> TaskGrade:
     # the replayed trainings live with the reference, never in a process that runs student code
     from instructor.tasks.replay_2b import HYPOTHESES, INTENDED, UNTRAINED
 
-    checks = Checks(INFO.id, INFO.points, CHECKS, WORK_CHECKS)
+    checks = Checks(INFO.id, INFO.points, CHECKS, WORK_CHECKS,
+                    no_work_reason="no optimizer holding the models' parameters stepped and moved their weights: "
+                    "train every model with its optimizer")
     replayed = reference["replayed"]
     n_models, models, optimizers = student["n_models"], student["models"], student["optimizers"]
     matches = [matching_trainings(m.get("fingerprint"), m.get("built"), replayed) for m in models]
@@ -60,24 +154,17 @@ def verdict(student: dict, reference: dict) -> TaskGrade:
     if n_models != reference["n_models"]:
         checks.fail("one_epoch_each", f"models holds {n_models} models, expected the {reference['n_models']} "
                     "models of the given code")
-    if INTENDED in common:
-        hypothesis = INTENDED
-    else:
-        hypothesis = next((name for name in HYPOTHESES if name in common), None)
-    if hypothesis is None:
-        unmatched = [i for i, m in enumerate(matches) if not m]
-        which = f"models[{unmatched[0]}]" if unmatched else "the models"
-        for check in ("optimizer_type", "learning_rate", "train_loader", "one_epoch_each"):
-            checks.fail(check, f"after your code ran, the weights of {which} match no training of this model "
-                        f"from its initial weights: expected {HYPOTHESES[INTENDED][5]} for every model "
-                        f"(your optimizers: {describe_optimizers(optimizers)}; train_loader iterated "
-                        f"{student['loader_iterations'].get('train')} times, test_loader "
-                        f"{student['loader_iterations'].get('test')} times)")
-    else:
+    objects = found_from_objects(student)
+    hypothesis = choose_training(common, objects, HYPOTHESES, INTENDED)
+    if hypothesis is not None:
+        found = found_from_replay(hypothesis, HYPOTHESES)
         checks.evidence_of_work = hypothesis != UNTRAINED
-        for check in HYPOTHESES[hypothesis][4]:
-            checks.fail(check, f"the weights after training are those of {HYPOTHESES[hypothesis][5]}; "
-                        f"expected {HYPOTHESES[INTENDED][5]}")
+    else:
+        found = objects
+        stepped = any(o.get("steps") and any(owner >= 0 for owner in o.get("owners") or [])
+                      for o in optimizers if o.get("is_optimizer"))
+        checks.evidence_of_work = stepped and not all(UNTRAINED in m for m in matches)
+    judge(checks, found, HYPOTHESES[INTENDED])
     if len(optimizers) != n_models:
         checks.fail("one_optimizer_per_model", f"{len(optimizers)} optimizers for {n_models} models, "
                     "expected one per model (optimizers[i] for models[i])")
@@ -91,12 +178,14 @@ def verdict(student: dict, reference: dict) -> TaskGrade:
         elif optimizer.get("owners") != [index] or index not in (optimizer.get("complete_for") or []):
             checks.fail("one_optimizer_per_model", f"optimizers[{index}] holds the parameters of models "
                         f"{optimizer.get('owners')} (-1: none of the models), expected all of models[{index}] only")
-    if student["loss_lengths"] != reference["loss_lengths"]:
+    # one epoch's losses per model, on the loader it was trained on
+    batches = reference["loader_batches"]["test" if found.loader == "test" else "train"]
+    if student["loss_lengths"] != [batches] * reference["n_models"]:
         checks.fail("one_epoch_each", f"the losses have lengths {student['loss_lengths']}; expected losses[i] "
-                    f"with {reference['loss_lengths'][0]} values (one epoch) for every model")
+                    f"with {batches} values (one epoch) for every model")
     return checks.grade()
 
 
 TASK = Task(INFO.id, INFO.title, INFO.points, CHECKS, WORK_CHECKS, answer=Statements(("optimizers",), "train_models"),
             probe="instructor.tasks.probe_2b", verdict=verdict, skipped_calls=("train_models", "plot_smoothed_losses"),
-            trusted_sources={"replay_source": REPLAY_PATH})
+            trusted_sources={"replay_source": REPLAY_PATH}, gate=GATE)
