@@ -20,7 +20,8 @@ from notebook_edits import with_region
 
 from instructor.grading.core import grade_paths
 from instructor.grading.judge import TASK_POINTS
-from instructor.grading.sandbox import PROJECT_ROOT, Limits
+from instructor.grading.sandbox import Limits
+from instructor.shipped import PROJECT_ROOT
 from instructor.tasks import TASKS
 
 pytestmark = pytest.mark.slow
