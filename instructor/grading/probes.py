@@ -71,6 +71,8 @@ def run_probe(task_job: dict) -> dict:
 
     ``task_job`` (see ``task_namespace``) holds the reference sources the task
     needs, the submission's context statements and, for 1b/2b, its task code.
+    A task's ``provide`` reads the reference sources before the namespace is
+    built; building it drops them, before any statement of the submission.
     """
     global _run_seed
     _run_seed = int(task_job["seed"])
@@ -81,9 +83,8 @@ def run_probe(task_job: dict) -> dict:
     provide_more = getattr(task_module, "provide", None)
     if provide_more is not None:
         provide_more(task_job, provided, state)
+    # the reference sources are executed and dropped from the job before the submission's first statement
     namespace = build_namespace(task_job, provided)
-    # the other tasks' answers are compiled now: their sources leave this process's live objects
-    task_job["reference"] = []
     return task_module.probe(namespace, task_job, state)
 
 
@@ -109,7 +110,10 @@ def after(error: str) -> str:
 
 
 def reference_definitions(task_job: dict) -> dict:
-    """A separate namespace with only the job's reference sources (the given code and other tasks' answers)."""
+    """A separate namespace with only the job's reference sources (the given code and the answers the task needs).
+
+    Called by a task's ``provide``, before ``build_namespace`` drops the sources.
+    """
     namespace: dict = {"__name__": "__main__"}
     for source in task_job.get("reference", ()):
         exec(compile(source, "<reference>", "exec"), namespace)

@@ -44,7 +44,9 @@ class Task:
     results. ``trusted_sources``: job key -> file sent only in the
     reference's own job (e.g. Task 2b's replay). ``probe_path``: the probe's
     file when it is not ``probe``'s module under the project root (a test's
-    task).
+    task). ``reference_needs``: the other tasks' answers that its namespace
+    gets from the reference (1b's cell builds a SimpleMLP); the given code it
+    gets always, the other answers never.
     """
 
     id: str
@@ -58,6 +60,7 @@ class Task:
     skipped_calls: tuple[str, ...] = ()
     trusted_sources: Mapping[str, Path] = field(default_factory=lambda: MappingProxyType({}))
     probe_path: Path | None = None
+    reference_needs: tuple[str, ...] = ()
 
     def answer_names(self) -> tuple[str, ...]:
         """The reference definitions that answer this task: never sent to a process running its code."""
