@@ -292,6 +292,10 @@ def recording_loader(name: str, spec: dict, seed_offset: int, iterations: list[s
 # --------------------------------------------------------------------- tasks 3a and 3b
 
 
-def case_loader(case: dict, seed_offset: int) -> DataLoader:
-    """MNIST-shaped images for which ``ScriptedClassifier`` predicts ``case["predicted"]``, with its labels."""
-    return scripted_loader(case["predicted"], case["labels"], MNIST_IMAGE_SHAPE, case["batch"], generator(seed_offset))
+def case_loader(case: dict, predictions: str, seed_offset: int) -> DataLoader:
+    """MNIST-shaped images for which ``ScriptedClassifier`` predicts ``case[predictions]``, with ``case["labels"]``.
+
+    Batches of ``case["sizes"][0]``, the last one shorter where the sizes say so.
+    """
+    return scripted_loader(case[predictions], case["labels"], MNIST_IMAGE_SHAPE, case["sizes"][0],
+                           generator(seed_offset))

@@ -51,7 +51,8 @@ CONFINEMENT_SCRIPT = GRADING_DIR / "confinement.py"
 # what the task modules' probes import from the grader, copied read-only beside the student code
 # (instructor/shipped.py), and the task modules the caller names; never the reference or its replays
 TASK_SIDE_MODULES = ("instructor/__init__.py", "instructor/grading/__init__.py", "instructor/grading/probes.py",
-                     "instructor/grading/task_namespace.py", "instructor/grading/verdicts.py")
+                     "instructor/grading/task_namespace.py", "instructor/grading/verdicts.py",
+                     "instructor/grading/student_text.py")
 PROBES_MODULE = "instructor.grading.probes"
 # imported by the zygote before forking, so that tasks do not pay for them
 PRELOADED_MODULES = ("numpy", "tqdm", "utils", "ex4.self_checks", "ex4.model_properties", PROBES_MODULE)
