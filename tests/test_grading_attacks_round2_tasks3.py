@@ -194,9 +194,9 @@ def graded(tmp_path_factory) -> dict:
     texts = [json.dumps(gradebook, ensure_ascii=False), outputs["csv"].read_text(encoding="utf-8")]
     texts += [html.unescape(page.read_text(encoding="utf-8")) for page in sorted(outputs["feedback"].rglob("*"))
               if page.is_file()]
-    return {"status": status, "points": {entry["id"]: {task: result["points"] for task, result in entry["tasks"].items()}
-                                         for entry in gradebook["submissions"]},
-            "gradebook": gradebook, "texts": texts}
+    points = {entry["id"]: {task: result["points"] for task, result in entry["tasks"].items()}
+              for entry in gradebook["submissions"]}
+    return {"status": status, "points": points, "gradebook": gradebook, "texts": texts}
 
 
 @pytest.mark.slow
