@@ -1,7 +1,8 @@
 """Reproducible grades: the recorded seed gives the same points and messages; points never depend on the seed.
 
 Grades a few variant submissions (correct alternatives and one-mistake
-notebooks from test_grading_variants) with grade.py twice, the second time
+notebooks from test_grading_variants) and the rubric corpus's cases of
+RUBRIC_TASKS with grade.py twice, the second time
 with the seed the first run recorded in its JSON, then with grade_paths under
 more seeds. Marked slow: six grading runs.
 """
@@ -11,6 +12,7 @@ import json
 
 import nbformat
 import pytest
+from rubric_corpus import CASES
 from test_grading_variants import NOTEBOOK, variants
 
 from instructor import grade
@@ -23,6 +25,8 @@ pytestmark = pytest.mark.slow
 
 VARIANTS = ("reference", "alt_3b_confusion_matrix", "1a_no_activation", "1b_sequential_without_flatten",
             "2a_loss_tensors", "2b_wrong_lr", "3a_average_of_batch_accuracies", "3b_divided_by_all_samples")
+# the rubric corpus's cases of these tasks too, each named rubric_<case>
+RUBRIC_TASKS = ("3a", "3b")
 # seeds besides the one the first run draws; with it, at least five different seeds
 MORE_SEEDS = (1, 2, 3, 2**31 - 1)
 TASK_TIMEOUT_S = 10.0
@@ -41,6 +45,12 @@ def submissions(tmp_path_factory):
             edit(notebook)
         nbformat.write(notebook, folder / f"{name}.ipynb")
         expected[name] = {**TASK_POINTS, **points}
+    for case in (c for c in CASES if c.task in RUBRIC_TASKS):
+        notebook = nbformat.read(NOTEBOOK, as_version=4)
+        for edit in case.edits:
+            edit(notebook)
+        nbformat.write(notebook, folder / f"rubric_{case.name}.ipynb")
+        expected[f"rubric_{case.name}"] = {**TASK_POINTS, case.task: case.points}
     return folder, expected
 
 
