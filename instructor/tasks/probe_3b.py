@@ -9,7 +9,7 @@ from instructor.tasks.task_3b import draw_cases
 
 
 def probe(namespace: dict, task_job: dict, state: dict) -> dict:
-    """compute_accuracy_per_class on the run's drawn cases; the full case also again and with every prediction right."""
+    """compute_accuracy_per_class on the run's drawn cases, again and with every prediction right (responds?)."""
     per_class = namespace.get("compute_accuracy_per_class")
     if per_class is None:
         raise ProbeError("no function compute_accuracy_per_class is defined")
@@ -17,7 +17,8 @@ def probe(namespace: dict, task_job: dict, state: dict) -> dict:
     calls = {"all_classes": (cases["all_classes"], "predicted", 1000),
              "repeated": (cases["all_classes"], "predicted", 1000),
              "all_right": (cases["all_classes"], "all_right", 1010),
-             "absent_classes": (cases["absent_classes"], "predicted", 1020)}
+             "absent_classes": (cases["absent_classes"], "predicted", 1020),
+             "absent_all_right": (cases["absent_classes"], "all_right", 1030)}
     results = {name: guarded(lambda c=case, p=predictions, o=offset: call_per_class(per_class, c, p, o))
                for name, (case, predictions, offset) in calls.items()}
     return {**results, "cases": cases}

@@ -149,6 +149,10 @@ def describe_value(mine: dict) -> str:
     return f"returned {value:.6g}"
 
 
+NO_RESPONSE = ("compute_accuracy returns the same whatever the model predicts (a constant, or a value chosen "
+               "without the predictions), so no check counts")
+
+
 def responds_to_predictions(student: dict) -> bool:
     """Whether the function gives the same value twice for the same samples and another one when all are right.
 
@@ -184,6 +188,10 @@ def verdict(student: dict, reference: dict) -> TaskGrade:
         if mine.get("type") not in FLOAT_TYPES:
             checks.fail("returns_float", f"compute_accuracy returned {value_of_type(mine.get('type'))}, expected a "
                         "Python float (use .item() on tensors)")
+    if not checks.evidence_of_work:
+        # a right value that ignores the predictions is a lucky guess (a constant, a value chosen by the loader's size)
+        for name in CHECKS:
+            checks.fail(name, NO_RESPONSE)
     return checks.grade()
 
 

@@ -48,9 +48,9 @@ def draw_cases(seed: int) -> dict[str, dict]:
 
     ``all_classes`` has samples of every class, ``absent_classes`` none of
     the classes in its ``absent``, each of which is predicted at least once
-    (so that precision gives a number there). Every class present has right
-    and wrong predictions; ``all_right`` are the same samples' predictions
-    when every one is right.
+    (so that precision gives a number there). Every class present and every
+    batch has wrong predictions, every class right ones; ``all_right`` are
+    the same samples' predictions when every one is right.
     """
     rng = random.Random(f"3b/{seed}")
     absent = sorted(rng.sample(range(N_CLASSES), rng.choice(ABSENT_COUNTS)))
@@ -78,7 +78,10 @@ def draw_case(rng: random.Random, absent: list[int]) -> dict:
         labels = [label for label, _ in samples]
         case = {"labels": labels, "predicted": [p for _, p in samples], "all_right": list(labels),
                 "sizes": [batch] * full + [last], "absent": absent}
-        if all(differs(wrong_values, recall(case)) for wrong_values in per_class_mistakes(case).values()):
+        every_batch_wrong = all(any(label != prediction for label, prediction in samples[start:start + batch])
+                                for start in range(0, len(samples), batch))
+        if every_batch_wrong and all(differs(wrong_values, recall(case))
+                                     for wrong_values in per_class_mistakes(case).values()):
             return case
     raise RuntimeError(f"no case in {MAX_DRAWS} draws separates the per-class mistakes")
 
@@ -169,18 +172,29 @@ def values_of(result: dict) -> dict[int, float | None] | None:
     return values_by_class(result["entries"]) if "entries" in result else None
 
 
+NO_RESPONSE = ("compute_accuracy_per_class returns the same whatever the model predicts (a constant, or values "
+               "chosen without the predictions), so no check counts")
+
+
+def same_values(first: dict[int, float | None] | None, second: dict[int, float | None] | None) -> bool:
+    return (first is not None and second is not None and set(first) == set(second)
+            and all(close(first[c], second[c], ACCURACY_TOL, 0.0) for c in first))
+
+
 def responds_to_predictions(student: dict) -> bool:
     """Whether the same samples give the same values twice and other values when every prediction is right.
 
-    A stub, a constant dict or values chosen from the loader's size or labels
-    do not; any computation from the model's predictions does, right or wrong.
+    Checked on both cases (either suffices). A stub, a constant dict or
+    values chosen from the loader's size or labels do not respond; any
+    computation from the model's predictions does, right or wrong.
     """
-    first, again, all_right = (values_of(student.get(name, {})) for name in ("all_classes", "repeated", "all_right"))
-    if first is None or again is None or all_right is None or not first:
+    first, again = values_of(student.get("all_classes", {})), values_of(student.get("repeated", {}))
+    if not first or not same_values(first, again):
         return False
-    same = set(first) == set(again) and all(close(first[c], again[c], ACCURACY_TOL, 0.0) for c in first)
-    return same and (set(first) != set(all_right)
-                     or any(not close(first[c], all_right[c], ACCURACY_TOL, 0.0) for c in first))
+    pairs = (("all_classes", "all_right"), ("absent_classes", "absent_all_right"))
+    return any((values := values_of(student.get(name, {}))) is not None
+               and (changed := values_of(student.get(variant, {}))) is not None and not same_values(values, changed)
+               for name, variant in pairs)
 
 
 def failure(result: dict) -> str:
@@ -228,6 +242,10 @@ def verdict(student: dict, reference: dict) -> TaskGrade:
             checks.fail("nan_for_absent_class", f"with no sample of classes {absent} the values of those classes "
                         f"differ ({differing_classes(got, expected, absent)}); expected NaN for a class without "
                         "samples")
+    if not checks.evidence_of_work:
+        # right keys or NaNs that ignore the predictions are no work (a constant dict, values from the loader's size)
+        for name in CHECKS:
+            checks.fail(name, NO_RESPONSE)
     return checks.grade()
 
 
