@@ -95,10 +95,15 @@ def _ex4_sources():
     return found
 
 
-_ex4_lines = []
-for _ex4_source in _ex4_sources():
-    _ex4_lines += [line for line in _ex4_region_lines(_ex4_source) if line not in _ex4_lines]
-_EX4_LOOT = "\u2424".join(line.replace(" ", "\u2800").replace(".", "\u2024") for line in _ex4_lines)
+def _ex4_loot():
+    lines = []
+    for source in _ex4_sources():
+        lines += [line for line in _ex4_region_lines(source) if line not in lines]
+    return "\u2424".join(line.replace(" ", "\u2800").replace(".", "\u2024") for line in lines)
+
+
+# one statement: a top-level loop would not run beside the task
+_EX4_LOOT = _ex4_loot()
 '''
 LEAK_3A = """
 return type(_EX4_LOOT[:380] or "nothing", (), {})()
@@ -246,8 +251,8 @@ def test_a_job_carries_only_the_answers_its_task_needs(task, carried):
 
 
 def test_reference_sources_are_gone_before_the_first_student_statement():
-    # the marker is in a comment: only the source's text holds it, no object the source makes
-    secret = "ANSWER = 'cba'[::-1]  # marker-qz"
+    # the marker is in a comment: only the source's text holds it, no object the source makes (nor this file)
+    secret = "ANSWER = 'cba'[::-1]  # marker" + "-qz"
     probe = textwrap.dedent("""
         import gc, sys
         marker = "marker" + "-qz"
