@@ -238,12 +238,43 @@ def provide_data(task_job: dict) -> tuple[dict, dict]:
 
 
 def provide_reference_model(task_job: dict, provided: dict, state: dict) -> None:
-    """The reference's SimpleMLP and train for a task cell that calls them with the student's own arguments."""
+    """The reference's SimpleMLP and train for a task cell that calls them with the student's own arguments.
+
+    A cell that also evaluates its models gets ``EVALUATION_STAND_INS``, the
+    grader's own accuracies: the job carries no reference answer of 3a/3b.
+    """
     reference = reference_definitions(task_job)
     state["reference_mlp"] = lenient_class(reference["SimpleMLP"])
     provided["SimpleMLP"] = state["reference_mlp"]
     if "train" in reference:
         provided["train"] = lenient_function(reference["train"])
+    for name, stand_in in EVALUATION_STAND_INS.items():
+        provided.setdefault(name, stand_in)
+
+
+def hits_and_counts(model: nn.Module, dataloader) -> tuple[torch.Tensor, torch.Tensor]:
+    """(right predictions, samples) per class (N_CLASSES,) of ``model`` on ``dataloader``, without gradients."""
+    hits, counts = torch.zeros(N_CLASSES), torch.zeros(N_CLASSES)
+    with torch.no_grad():
+        for inputs, targets in dataloader:
+            guesses = torch.max(model(inputs), 1).indices.cpu()
+            counts.index_add_(0, targets, torch.ones(len(targets)))
+            hits.index_add_(0, targets, torch.eq(guesses, targets).float())
+    return hits, counts
+
+
+def accuracy_of(model: nn.Module, dataloader) -> float:
+    hits, counts = hits_and_counts(model, dataloader)
+    return float(hits.sum() / counts.sum().clamp(min=1))
+
+
+def accuracy_per_class_of(model: nn.Module, dataloader) -> dict[int, float]:
+    hits, counts = hits_and_counts(model, dataloader)
+    return {c: float(hits[c] / counts[c]) if counts[c] else math.nan for c in range(N_CLASSES)}
+
+
+# what a 1b/2b cell may call to evaluate its models, in place of the 3a/3b answers
+EVALUATION_STAND_INS = {"compute_accuracy": accuracy_of, "compute_accuracy_per_class": accuracy_per_class_of}
 
 
 def known_keywords(function, keywords: dict) -> dict:
