@@ -1,8 +1,9 @@
 """Grade submissions: extract each task's code, run it in the sandbox, judge it against the reference.
 
-For every task the sandbox namespace holds the reference definitions the task
-needs (``reference_needs``) and, on top, only the submission's code for that
-task -- so a broken SimpleMLP costs Task 1a and nothing else. The reference
+For every task the sandbox namespace holds the given code, the reference
+answers the task needs (``reference_needs``; 1b and 2b build and train a
+SimpleMLP) and, on top, only the submission's code for that task -- so a
+broken SimpleMLP costs Task 1a and nothing else. The reference
 is probed by the same machinery (in a fork that runs no student code) and
 the verdicts are computed here, from plain JSON.
 """
@@ -49,13 +50,18 @@ ENCODED_DATA = re.compile(r"[A-Za-z0-9+/=]{40,}")
 
 
 def reference_needs(task: str, definitions: dict[str, str]) -> tuple[str, ...]:
-    """The reference definitions a task's namespace gets: the given code and the *other* tasks' answers.
+    """The reference definitions a task's namespace gets: the given code and the answers the task declares.
 
-    A submission's code may call any of them (a 2b cell evaluating with
-    compute_accuracy); a broken answer to one task thus costs only that task.
+    The given code (definitions that answer no task, e.g. SimpleFixedMLP) is
+    what every student has. Of the tasks' answers a job carries only those
+    its ``Task.reference_needs`` names (1b's cell builds a SimpleMLP, 2b's
+    trains with ``train``), never its own: the other answers never enter a
+    process that runs student code.
     """
-    own_answers = REGISTRY.task(task).answer_names()
-    return tuple(name for name in definitions if name not in own_answers)
+    spec = REGISTRY.task(task)
+    answers = REGISTRY.answer_names()
+    return tuple(name for name in definitions
+                 if name not in spec.answer_names() and (name not in answers or name in spec.reference_needs))
 
 
 @dataclass
@@ -85,8 +91,9 @@ def task_job(task: str, code: TaskCode, reference: tuple[tuple[str, ...], dict[s
              trusted: bool = False) -> dict:
     """The JSON job for one task (see grading/task_namespace.py): sources and statements only.
 
-    The reference sources are the given code and the answers of the *other*
-    tasks this one needs, never the answer of ``task`` itself. Only a
+    The reference sources are the imports, the given code and the answers of
+    the other tasks this one needs (``reference_needs``), never the answer of
+    ``task`` itself. Only a
     ``trusted`` job (the reference's own) carries the task's trusted sources (Task 2b's replay).
     """
     imports, definitions = reference

@@ -73,6 +73,8 @@ def run_probe(task_job: dict) -> dict:
 
     ``task_job`` (see ``task_namespace``) holds the reference sources the task
     needs, the submission's context statements and, for 1b/2b, its task code.
+    A task's ``provide`` reads the reference sources before the namespace is
+    built; building it drops them, before any statement of the submission.
     """
     global _run_seed
     _run_seed = int(task_job["seed"])
@@ -85,9 +87,8 @@ def run_probe(task_job: dict) -> dict:
         provide_more(task_job, provided, state)
     # bound before any submission code runs: a submission that rebinds the probe or its helpers is not graded
     probe, verify_untouched = task_module.probe, guard_bindings(guarded_modules(task_module))
+    # the reference sources are executed and dropped from the job before the submission's first statement
     namespace = build_namespace(task_job, provided)
-    # the other tasks' answers are compiled now: their sources leave this process's live objects
-    task_job["reference"] = []
     result = probe(namespace, task_job, state)
     verify_untouched()
     return result
@@ -177,7 +178,10 @@ def after(error: str) -> str:
 
 
 def reference_definitions(task_job: dict) -> dict:
-    """A separate namespace with only the job's reference sources (the given code and other tasks' answers)."""
+    """A separate namespace with only the job's reference sources (the given code and the answers the task needs).
+
+    Called by a task's ``provide``, before ``build_namespace`` drops the sources.
+    """
     namespace: dict = {"__name__": "__main__"}
     for source in task_job.get("reference", ()):
         exec(compile(source, "<reference>", "exec"), namespace)
@@ -302,12 +306,43 @@ def provide_data(task_job: dict) -> tuple[dict, dict]:
 
 
 def provide_reference_model(task_job: dict, provided: dict, state: dict) -> None:
-    """The reference's SimpleMLP and train for a task cell that calls them with the student's own arguments."""
+    """The reference's SimpleMLP and train for a task cell that calls them with the student's own arguments.
+
+    A cell that also evaluates its models gets ``EVALUATION_STAND_INS``, the
+    grader's own accuracies: the job carries no reference answer of 3a/3b.
+    """
     reference = reference_definitions(task_job)
     state["reference_mlp"] = lenient_class(reference["SimpleMLP"])
     provided["SimpleMLP"] = state["reference_mlp"]
     if "train" in reference:
         provided["train"] = lenient_function(reference["train"])
+    for name, stand_in in EVALUATION_STAND_INS.items():
+        provided.setdefault(name, stand_in)
+
+
+def hits_and_counts(model: nn.Module, dataloader) -> tuple[torch.Tensor, torch.Tensor]:
+    """(right predictions, samples) per class (N_CLASSES,) of ``model`` on ``dataloader``, without gradients."""
+    hits, counts = torch.zeros(N_CLASSES), torch.zeros(N_CLASSES)
+    with torch.no_grad():
+        for inputs, targets in dataloader:
+            guesses = torch.max(model(inputs), 1).indices.cpu()
+            counts.index_add_(0, targets, torch.ones(len(targets)))
+            hits.index_add_(0, targets, torch.eq(guesses, targets).float())
+    return hits, counts
+
+
+def accuracy_of(model: nn.Module, dataloader) -> float:
+    hits, counts = hits_and_counts(model, dataloader)
+    return float(hits.sum() / counts.sum().clamp(min=1))
+
+
+def accuracy_per_class_of(model: nn.Module, dataloader) -> dict[int, float]:
+    hits, counts = hits_and_counts(model, dataloader)
+    return {c: float(hits[c] / counts[c]) if counts[c] else math.nan for c in range(N_CLASSES)}
+
+
+# what a 1b/2b cell may call to evaluate its models, in place of the 3a/3b answers
+EVALUATION_STAND_INS = {"compute_accuracy": accuracy_of, "compute_accuracy_per_class": accuracy_per_class_of}
 
 
 def known_keywords(function, keywords: dict) -> dict:
@@ -356,6 +391,10 @@ def recording_loader(name: str, spec: dict, seed_offset: int, iterations: list[s
 # --------------------------------------------------------------------- tasks 3a and 3b
 
 
-def case_loader(case: dict, seed_offset: int) -> DataLoader:
-    """MNIST-shaped images for which ``ScriptedClassifier`` predicts ``case["predicted"]``, with its labels."""
-    return scripted_loader(case["predicted"], case["labels"], MNIST_IMAGE_SHAPE, case["batch"], generator(seed_offset))
+def case_loader(case: dict, predictions: str, seed_offset: int) -> DataLoader:
+    """MNIST-shaped images for which ``ScriptedClassifier`` predicts ``case[predictions]``, with ``case["labels"]``.
+
+    Batches of ``case["sizes"][0]``, the last one shorter where the sizes say so.
+    """
+    return scripted_loader(case[predictions], case["labels"], MNIST_IMAGE_SHAPE, case["sizes"][0],
+                           generator(seed_offset))

@@ -6,7 +6,8 @@ module folder, next to the probes that import it.
 A job (plain JSON, made by ``grading.core`` from ``grading.extraction``) holds
 
 * ``reference``: sources executed first (the given code and the other tasks'
-  answers, filename ``<reference>``);
+  answers the task needs, filename ``<reference>``), then dropped from the
+  job before the first statement of the submission runs;
 * ``context``: the submission's top-level statements that this task runs, in
   notebook order, each ``{"source", "where", "line", "graded"}``;
 * ``task_code``: the statements of Tasks 1b/2b, run by the probe itself.
@@ -43,16 +44,24 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 def build_namespace(job: dict, provided: dict) -> dict:
     """A fresh ``__main__`` namespace: the reference, then ``provided``, then the job's context.
 
-    ``provided`` holds what the grader supplies (e.g. synthetic ``train_loader``);
-    the context never assigns those names. A context statement that raises
-    (also SystemExit) is skipped unless it is graded; a graded one re-raises.
+    The reference sources are taken out of ``job`` as they are executed: no
+    object the submission's code can reach holds their text. ``provided``
+    holds what the grader supplies (e.g. synthetic ``train_loader``); the
+    context never assigns those names. A context statement that raises (also
+    SystemExit) is skipped unless it is graded; a graded one re-raises.
     """
     namespace = {"__name__": "__main__", "__builtins__": builtins, "display": display_nothing}
-    for source in job.get("reference", ()):
-        exec(compile(source, REFERENCE_FILENAME, "exec", dont_inherit=True), namespace)
+    execute_reference(job, namespace)
     namespace.update(provided)
     _run(job.get("context", ()), namespace, graded_by_default=False)
     return namespace
+
+
+def execute_reference(job: dict, namespace: dict) -> None:
+    """Run the job's reference sources in ``namespace`` and drop them from ``job`` (their text is gone after)."""
+    sources = job.pop("reference", None) or []
+    while sources:
+        exec(compile(sources.pop(0), REFERENCE_FILENAME, "exec", dont_inherit=True), namespace)
 
 
 def display_nothing(*objects, **options) -> None:

@@ -14,7 +14,8 @@ from instructor.tasks import REGISTRY
 
 # what the task modules' probes import from the grader, copied read-only beside the student code
 TASK_SIDE_MODULES = ("instructor/__init__.py", "instructor/grading/__init__.py", "instructor/grading/probes.py",
-                     "instructor/grading/task_namespace.py", "instructor/grading/verdicts.py")
+                     "instructor/grading/task_namespace.py", "instructor/grading/verdicts.py",
+                     "instructor/grading/student_text.py")
 PROBES_MODULE = "instructor.grading.probes"
 # imported by every worker before forking, so that tasks do not pay for them (torch._dynamo: the first
 # optimizer imports it, 2 s per task otherwise; matplotlib.pyplot builds the font list once)

@@ -3,39 +3,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import torch
-
-from ex4.fixtures import N_CLASSES, ScriptedClassifier
-from instructor.grading.probes import ProbeError, case_loader, generator, guarded, number_or_none, type_name
-
-# Task 3a/3b: cases whose predictions the grader fixes in advance
-ACCURACY_CASES = {
-    # one full batch: 5 of 8 correct
-    "single_batch": {"batch": 8, "correct": [1, 0, 1, 1, 0, 1, 0, 1]},
-    # batches of 8 with different accuracies and a last batch of 3
-    "several_batches": {"batch": 8, "correct": [1] * 8 + [1, 0] * 4 + [0] * 7 + [1] + [1] * 6 + [0, 0]
-                        + [1, 1, 0]},
-}
-
-
-def accuracy_case(name: str) -> dict:
-    """Labels, predictions and batch size of one 3a case (plain lists)."""
-    spec = ACCURACY_CASES[name]
-    correct = torch.tensor(spec["correct"], dtype=torch.bool)
-    labels = torch.randint(N_CLASSES, (len(correct),), generator=generator(700))
-    shift = torch.randint(1, N_CLASSES, (len(correct),), generator=generator(701))
-    predicted = torch.where(correct, labels, (labels + shift) % N_CLASSES)
-    return {"labels": labels.tolist(), "predicted": predicted.tolist(), "batch": spec["batch"]}
+from ex4.fixtures import ScriptedClassifier
+from instructor.grading.probes import ProbeError, case_loader, guarded, number_or_none, run_seed, type_name
+from instructor.tasks.task_3a import draw_cases
 
 
 def probe(namespace: dict, task_job: dict, state: dict) -> dict:
+    """compute_accuracy on the run's drawn cases; the several-batch case also again and with every prediction right."""
     compute_accuracy = namespace.get("compute_accuracy")
     if compute_accuracy is None:
         raise ProbeError("no function compute_accuracy is defined")
-    return {name: guarded(lambda n=name: call_accuracy(compute_accuracy, accuracy_case(n)))
-            for name in ACCURACY_CASES}
+    cases = draw_cases(run_seed())
+    several = cases["several_batches"]
+    calls = {"single_batch": (cases["single_batch"], "predicted", 900),
+             "several_batches": (several, "predicted", 910),
+             "repeated": (several, "predicted", 910),
+             "all_right": (several, "all_right", 920)}
+    results = {name: guarded(lambda c=case, p=predictions, o=offset: call_accuracy(compute_accuracy, c, p, o))
+               for name, (case, predictions, offset) in calls.items()}
+    return {**results, "cases": cases}
 
 
-def call_accuracy(compute_accuracy: Callable, case: dict) -> dict:
-    value = compute_accuracy(ScriptedClassifier(), case_loader(case, 900))
-    return {"type": type_name(value), "value": number_or_none(value), "case": case}
+def call_accuracy(compute_accuracy: Callable, case: dict, predictions: str, seed_offset: int) -> dict:
+    """compute_accuracy on a loader of ``case`` whose model predicts ``case[predictions]``."""
+    value = compute_accuracy(ScriptedClassifier(), case_loader(case, predictions, seed_offset))
+    return {"type": type_name(value), "value": number_or_none(value)}

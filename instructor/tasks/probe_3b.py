@@ -3,51 +3,32 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import torch
-
-from ex4.fixtures import N_CLASSES, ScriptedClassifier
-from instructor.grading.probes import ProbeError, case_loader, generator, guarded, number_or_none, type_name
-
-# per-class case: class c has PER_CLASS_BASE + c samples; wrong predictions lean to low classes
-PER_CLASS_BASE = 2
-
-
-PER_CLASS_BATCH = 16
-
-
-# a case where the classes in ABSENT_CLASSES have no sample
-ABSENT_CLASSES = (3, 7)
-
-
-def per_class_case(absent: tuple[int, ...]) -> dict:
-    """Labels and predictions where class c has PER_CLASS_BASE + c samples (none for ``absent``).
-
-    About half of each class is right; wrong predictions go to the lowest classes,
-    so that precision and recall differ.
-    """
-    labels = [c for c in range(N_CLASSES) if c not in absent for _ in range(PER_CLASS_BASE + c)]
-    predicted = []
-    for index, label in enumerate(labels):
-        wrong = (label + 1 + index % 3) % N_CLASSES
-        predicted.append(label if index % 2 == 0 else wrong)
-    order = torch.randperm(len(labels), generator=generator(800)).tolist()
-    return {"labels": [labels[i] for i in order], "predicted": [predicted[i] for i in order],
-            "batch": PER_CLASS_BATCH}
+from ex4.fixtures import ScriptedClassifier
+from instructor.grading.probes import ProbeError, case_loader, guarded, number_or_none, run_seed, type_name
+from instructor.tasks.task_3b import draw_cases
 
 
 def probe(namespace: dict, task_job: dict, state: dict) -> dict:
+    """compute_accuracy_per_class on the run's drawn cases, again and with every prediction right (responds?)."""
     per_class = namespace.get("compute_accuracy_per_class")
     if per_class is None:
         raise ProbeError("no function compute_accuracy_per_class is defined")
-    cases = {"all_classes": per_class_case(()), "absent_classes": per_class_case(ABSENT_CLASSES)}
-    results = {name: guarded(lambda c=case: call_per_class(per_class, c)) for name, case in cases.items()}
-    return {**results, "cases": cases, "absent": list(ABSENT_CLASSES)}
+    cases = draw_cases(run_seed())
+    calls = {"all_classes": (cases["all_classes"], "predicted", 1000),
+             "repeated": (cases["all_classes"], "predicted", 1000),
+             "all_right": (cases["all_classes"], "all_right", 1010),
+             "absent_classes": (cases["absent_classes"], "predicted", 1020),
+             "absent_all_right": (cases["absent_classes"], "all_right", 1030)}
+    results = {name: guarded(lambda c=case, p=predictions, o=offset: call_per_class(per_class, c, p, o))
+               for name, (case, predictions, offset) in calls.items()}
+    return {**results, "cases": cases}
 
 
-def call_per_class(per_class: Callable, case: dict) -> dict:
-    returned = per_class(ScriptedClassifier(), case_loader(case, 1000))
+def call_per_class(per_class: Callable, case: dict, predictions: str, seed_offset: int) -> dict:
+    """Each key and value of what the function returns, as numbers and type names; or the type it returned."""
+    returned = per_class(ScriptedClassifier(), case_loader(case, predictions, seed_offset))
     if not isinstance(returned, dict):
-        raise ProbeError(f"it returned {type_name(returned)}, expected a dict")
-    return {"entries": [{"key_type": type_name(key), "key": number_or_none(key), "key_repr": repr(key)[:40],
+        return {"returned_type": type_name(returned)}
+    return {"entries": [{"key_type": type_name(key), "key": number_or_none(key),
                          "value_type": type_name(value), "value": number_or_none(value)}
                         for key, value in returned.items()]}

@@ -46,6 +46,9 @@ class Task:
     file when it is not ``probe``'s module under the project root (a test's
     task). ``gate``: what shows work in an answer, for the README's table
     (see ``verdicts.Checks``): the checks not in ``work_checks`` count only then.
+    ``reference_needs``: the other tasks' answers that its namespace
+    gets from the reference (1b's cell builds a SimpleMLP); the given code it
+    gets always, the other answers never.
     """
 
     id: str
@@ -60,6 +63,7 @@ class Task:
     trusted_sources: Mapping[str, Path] = field(default_factory=lambda: MappingProxyType({}))
     probe_path: Path | None = None
     gate: str = ""
+    reference_needs: tuple[str, ...] = ()
 
     def answer_names(self) -> tuple[str, ...]:
         """The reference definitions that answer this task: never sent to a process running its code."""

@@ -82,4 +82,5 @@ def verdict(student: dict, reference: dict) -> TaskGrade:
 
 TASK = Task(INFO.id, INFO.title, INFO.points, CHECKS, WORK_CHECKS,
             answer=Statements(MODEL_NAMES_1B, "build_equivalent_models"),
-            probe="instructor.tasks.probe_1b", verdict=verdict, skipped_calls=("build_equivalent_models",))
+            probe="instructor.tasks.probe_1b", verdict=verdict, skipped_calls=("build_equivalent_models",),
+            reference_needs=("SimpleMLP",))

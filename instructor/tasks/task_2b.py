@@ -188,4 +188,4 @@ def verdict(student: dict, reference: dict) -> TaskGrade:
 
 TASK = Task(INFO.id, INFO.title, INFO.points, CHECKS, WORK_CHECKS, answer=Statements(("optimizers",), "train_models"),
             probe="instructor.tasks.probe_2b", verdict=verdict, skipped_calls=("train_models", "plot_smoothed_losses"),
-            trusted_sources={"replay_source": REPLAY_PATH}, gate=GATE)
+            trusted_sources={"replay_source": REPLAY_PATH}, gate=GATE, reference_needs=("SimpleMLP", "train"))
