@@ -26,13 +26,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from instructor.grading.extract import reference_code
 from notebook_edits import with_region
 
 from instructor import grade
 from instructor.grading import core
-from instructor.grading.sandbox import PROJECT_ROOT
+from instructor.grading.extraction import reference_code
 from instructor.grading.task_namespace import build_namespace
+from instructor.shipped import PROJECT_ROOT
 from instructor.solution_regions import find_regions
 from instructor.tasks import POINTS, TASKS
 
@@ -242,7 +242,7 @@ def region_lines_of(task_ids: tuple[str, ...]) -> set[str]:
 @pytest.mark.parametrize("task, carried", [("1a", ()), ("1b", ("1a",)), ("2a", ()), ("2b", ("1a", "2a")),
                                            ("3a", ()), ("3b", ())])
 def test_a_job_carries_only_the_answers_its_task_needs(task, carried):
-    from instructor.grading.extract import extract
+    from instructor.grading.extraction import extract
 
     job = core.task_job(task, extract(SOLUTION).tasks[task], reference_code(SOLUTION), seed=1)
     text = "\n".join(job["reference"])
