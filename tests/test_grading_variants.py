@@ -334,7 +334,8 @@ def variants() -> dict[str, tuple[callable, dict[str, int]]]:
     add("hostile_infinite_loop", {"3a": 0}, lambda nb: with_region(nb, "3a", "while True:\n    pass"))
     add("hostile_memory_bomb", {"3b": 0},
         lambda nb: with_region(nb, "3b", "hog = bytearray(64 * 2**30)\nreturn {}"))
-    add("hostile_patches_allclose", {"1a": lost("1a", "negative_outputs", "same_function")},
+    # rebinding a torch function while the probe runs is tampering: the task is not graded (probes.guard_bindings)
+    add("hostile_patches_allclose", {"1a": 0},
         lambda nb: with_region(nb, "1a", """
         import torch.testing
         torch.allclose = lambda *args, **kwargs: True
