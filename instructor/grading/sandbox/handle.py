@@ -83,21 +83,36 @@ class SandboxSetup:
 
 
 class WorkerHandle:
-    """The grader's handle on one worker process: send a command, wait for its answer with a deadline."""
+    """The grader's handle on one worker process: send a command, wait for its answer with a deadline.
+
+    The process is launched at once; ``wait_until_ready`` waits for its
+    imports, so that the grader works meanwhile and several workers start side by side.
+    """
 
     def __init__(self, config: dict, scratch: Path) -> None:
         self.config = config
         self.scratch = scratch
         self.process: subprocess.Popen | None = None
         self.granted: dict = {}
-        self.start()
+        self.launch()
 
     def start(self) -> None:
+        self.launch()
+        self.wait_until_ready()
+
+    def launch(self) -> None:
+        """Start the worker process and send its configuration; returns without waiting for it."""
+        self.granted = {}
         self.process = subprocess.Popen([sys.executable, "-I", str(WORKER_SCRIPT)], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=self.scratch,
                                         env=worker_environment(self.scratch), start_new_session=True)
         self.process.stdin.write((json.dumps(self.config) + "\n").encode())
         self.process.stdin.flush()
+
+    def wait_until_ready(self) -> None:
+        """Wait for the worker's "ready" line (its preloaded imports done); raises GradingProcessError without it."""
+        if self.granted:
+            return
         answer = self.answer(STARTUP_TIMEOUT_S)
         if not answer or not answer.get("ready"):
             self.stop()
@@ -200,6 +215,7 @@ class Sandbox:
         self.as_root = os.geteuid() == 0 and kernel_confinement
         self.taken_uids: set[int] = set()
         sys_path = [str(self.modules), *task_sys_path(environment_sys_path(), setup.excluded)]
+        self.sys_path = sys_path
         read_only = [*sys_path, *(p for p in SYSTEM_READ_ONLY if os.path.exists(p))]
         self.keep_read_search = False
         if self.as_root:
@@ -210,18 +226,27 @@ class Sandbox:
                   "cgroups_path": str(CGROUPS_SCRIPT),
                   "want_landlock": kernel_confinement, "want_namespaces": kernel_confinement}
         self.workers: list[WorkerHandle] = []
+        self.granted: dict = {}
         try:
             for _ in range(max(1, slots)):
                 self.workers.append(WorkerHandle(config, self.scratch))
         except BaseException:
             self.close()
             raise
+
+    def wait_until_ready(self) -> None:
+        """Wait until every worker has imported what it preloads (``run_all`` does; the workers start
+        in the background when the sandbox is made). Raises GradingProcessError when one cannot start."""
+        if self.granted:
+            return
+        for worker in self.workers:
+            worker.wait_until_ready()
         self.granted = self.workers[0].granted
         if self.keep_read_search and self.granted.get("landlock_abi", 0) < 1:
             self.close()
             raise GradingProcessError(
                 "the Python environment is in a folder the task user cannot read "
-                f"({', '.join(unreadable_for(fresh_uid(set()), sys_path)[:3])}) and this kernel has no Landlock "
+                f"({', '.join(unreadable_for(fresh_uid(set()), self.sys_path)[:3])}) and this kernel has no Landlock "
                 "to confine a task that may read it: make the environment readable by all users "
                 "(e.g. chmod -R o+rX on it, or install it outside a private home folder), or grade as a normal user")
 
@@ -234,7 +259,7 @@ class Sandbox:
         target.chmod(MODULE_FILE_MODE)
 
     def not_protected(self) -> list[str]:
-        """What this kernel and user do not protect against, for the one line said at start."""
+        """What this kernel and user do not protect against, for the one line said at start (once ready)."""
         gaps = []
         abi = self.granted.get("landlock_abi", 0)
         if abi < 1:
@@ -266,6 +291,7 @@ class Sandbox:
         ``on_done(key, outcome)`` is called as each task ends. Runs of one
         ``group`` wait for each other; the others fill the free workers in order.
         """
+        self.wait_until_ready()
         schedule = _Schedule(runs)
         outcomes: dict[str, dict] = {}
         lock = threading.Lock()
