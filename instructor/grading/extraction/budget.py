@@ -1,10 +1,12 @@
 """Extraction within a time and memory budget: a submission cannot stall or exhaust the grading process.
 
 ``extract`` hands the file's path to a reader process, forked from the
-grading process once (the parsers are imported before the fork) and reused
-for every submission; it sends the ``Submission`` back as JSON. The reader's
+grading process once and reused for every submission; it sends the
+``Submission`` back as JSON. The reader imports the parsers (nbformat,
+jupytext: seconds) itself, so the grading process never does, and says when
+it is ready; ``timeout_s`` counts from then. The reader's
 address space is capped (``EXTRACTION_MEMORY_BYTES`` beyond what it
-inherits); a reader that takes more than ``timeout_s`` on one file, or
+has after the imports); a reader that takes more than ``timeout_s`` on one file, or
 answers more than ``MAX_ANSWER_BYTES``, is killed and the next file gets a
 fresh one. A file that exceeds the budget raises ``SubmissionError`` with the
 reason: that submission gets 0, the class goes on.
@@ -34,11 +36,17 @@ from instructor.grading.text import escaped
 EXTRACTION_TIMEOUT_S = 10.0
 # address space the reader may add to what it inherits
 EXTRACTION_MEMORY_BYTES = 2 << 30
+# wall-clock seconds the reader may take to import the parsers (a second or two on an idle machine)
+READER_START_TIMEOUT_S = 120.0
+# the byte the reader sends once its parsers are imported
+READY = b"r"
 # the reader's answer: bigger means more than any task could run (MAX_CODE_CHARS, JSON-escaped, per task)
 MAX_ANSWER_BYTES = 64 << 20
 # a request (a path) and an answer (JSON) are each their length in this many bytes (big-endian), then the data
 LENGTH_BYTES = 8
 READ_CHUNK_BYTES = 1 << 16
+# above every file descriptor the reader may have inherited
+MAX_FD = 1 << 16
 
 
 class _Reader:
@@ -49,20 +57,23 @@ class _Reader:
     """
 
     def __init__(self) -> None:
-        load_parsers()  # imported here once, not in every reader
         self.parent = os.getpid()
         request_read, self.requests = os.pipe()
         self.answers, answer_write = os.pipe()
         self.pid = os.fork()
         if self.pid == 0:  # the reader: never returns
-            os.close(self.requests)
-            os.close(self.answers)
             _serve(request_read, answer_write)
         os.close(request_read)
         os.close(answer_write)
+        self.ready = False
 
     def ask(self, path: Path, timeout_s: float) -> tuple[bytes | None, str]:
-        """(the answer's JSON, ""), or (None, why it was stopped: "time", "size", "ended")."""
+        """(the answer's JSON, ""), or (None, why it was stopped: "time", "size", "ended", "start")."""
+        if not self.ready:
+            started = self._read(len(READY), time.monotonic() + READER_START_TIMEOUT_S)
+            if started != READY:
+                return None, "start"
+            self.ready = True
         deadline = time.monotonic() + timeout_s
         request = os.fsencode(str(path.resolve()))
         _write_all(self.requests, len(request).to_bytes(LENGTH_BYTES, "big") + request)
@@ -128,6 +139,9 @@ def extract(path: Path, timeout_s: float = EXTRACTION_TIMEOUT_S) -> Submission:
     if stopped == "size":
         raise SubmissionError(f"{escaped(path.name)}: reading the file gave more than "
                               f"{MAX_ANSWER_BYTES >> 20} MB of code")
+    if stopped == "start":
+        raise SubmissionError(f"{escaped(path.name)}: the reader of submissions could not import its parsers "
+                              f"within {READER_START_TIMEOUT_S:g} s (is nbformat or jupytext broken?)")
     if stopped:
         reason = f"killed by signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else "no answer"
         raise SubmissionError(f"{escaped(path.name)}: reading the file failed ({reason}; more than "
@@ -139,10 +153,19 @@ def extract(path: Path, timeout_s: float = EXTRACTION_TIMEOUT_S) -> Submission:
 
 
 def _serve(requests: int, answers: int) -> None:
-    """In the reader: cap memory, then answer each path read from ``requests``; exit when they end."""
+    """In the reader: import the parsers, cap memory, say ready, then answer each path read from ``requests``.
+
+    Every other file descriptor it inherited (the grading process's pipes to
+    the sandbox workers among them) is closed first. Exits when ``requests`` ends.
+    """
     try:
+        kept = sorted({0, 1, 2, requests, answers})
+        for low, high in zip(kept, [*kept[1:], MAX_FD]):
+            os.closerange(low + 1, high)
+        load_parsers()
         memory = _address_space_bytes() + EXTRACTION_MEMORY_BYTES
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        _write_all(answers, READY)
         while (header := _read_exactly(requests, LENGTH_BYTES)) is not None:
             request = _read_exactly(requests, int.from_bytes(header, "big"))
             if request is None:
