@@ -21,7 +21,6 @@ from instructor.grading.extraction import (
     SubmissionError,
     TaskCode,
     extract,
-    extract_in_process,
     reference_code,
 )
 from instructor.grading.judge import grade_task
@@ -157,12 +156,16 @@ def grade_paths(paths: list[str], limits: Limits = DEFAULT_LIMITS, jobs: int = 1
     """
     check_paths(paths)
     reference = reference_code(reference_path)
-    reference_submission = extract_in_process(reference_path)
     seed = secrets.randbelow(SEED_RANGE) if seed is None else seed
     task_ids = REGISTRY.ids()
-    extracted: dict[int, Submission | str] = {}
-    for index, path in enumerate(paths):
-        extracted[index] = extract_safely(Path(path))
+    # the workers start first: they import torch (seconds) while the reader reads the reference and the submissions
+    sandbox = task_sandbox(limits, jobs, kernel_confinement)
+    try:
+        reference_submission = extract(reference_path)
+        extracted: dict[int, Submission | str] = {index: extract_safely(Path(path)) for index, path in enumerate(paths)}
+    except BaseException:
+        sandbox.close()
+        raise
     reference_timeout_s = max(limits.task_timeout_s * REFERENCE_TIMEOUT_FACTOR, MIN_REFERENCE_TIMEOUT_S)
     reference_runs = [TaskRun(f"{REFERENCE_KEY}/{task}",
                               task_job(task, reference_submission.tasks[task], reference, seed, trusted=True),
@@ -192,7 +195,8 @@ def grade_paths(paths: list[str], limits: Limits = DEFAULT_LIMITS, jobs: int = 1
             done[0] += 1
             on_submission_done(done[0], len(paths))
 
-    with task_sandbox(limits, jobs, kernel_confinement) as sandbox:
+    with sandbox:
+        sandbox.wait_until_ready()
         if say is not None and sandbox.not_protected():
             say("grade.py: not protected on this machine: " + "; ".join(sandbox.not_protected()))
         # the reference first and alone: no student task can slow it down
