@@ -18,6 +18,7 @@ import os
 import resource
 import select
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -38,6 +39,9 @@ EXTRACTION_TIMEOUT_S = 10.0
 EXTRACTION_MEMORY_BYTES = 2 << 30
 # wall-clock seconds the reader may take to import the parsers (a second or two on an idle machine)
 READER_START_TIMEOUT_S = 120.0
+# optional IRI checkers of jsonschema (which nbformat imports): building rfc3987_syntax's grammar takes 1.5 s
+# of CPU, and no notebook schema checks an IRI; the reader imports neither
+UNUSED_OPTIONAL_MODULES = ("rfc3987", "rfc3987_syntax")
 # the byte the reader sends once its parsers are imported
 READY = b"r"
 # the reader's answer: bigger means more than any task could run (MAX_CODE_CHARS, JSON-escaped, per task)
@@ -162,6 +166,8 @@ def _serve(requests: int, answers: int) -> None:
         kept = sorted({0, 1, 2, requests, answers})
         for low, high in zip(kept, [*kept[1:], MAX_FD]):
             os.closerange(low + 1, high)
+        for name in UNUSED_OPTIONAL_MODULES:
+            sys.modules.setdefault(name, None)  # None: importing it raises ImportError, which jsonschema expects
         load_parsers()
         memory = _address_space_bytes() + EXTRACTION_MEMORY_BYTES
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
