@@ -225,6 +225,19 @@ def test_the_grader_and_the_bundle_carry_the_same_student_code(tmp_path):
     assert not any(name.endswith(("replay_2b.py", "core.py", "solution.py")) for name in copied)
 
 
+def test_the_sandbox_starts_its_workers_side_by_side_and_waits_for_them_only_when_asked():
+    """Making the sandbox launches every worker and returns: their imports overlap the grader's own work."""
+    from instructor.grading.sandbox import Limits
+    from instructor.grading.task_sandbox import task_sandbox
+
+    with task_sandbox(Limits(), slots=2) as sandbox:
+        assert [worker.process.poll() for worker in sandbox.workers] == [None, None]
+        assert not sandbox.granted and not any(worker.granted for worker in sandbox.workers)
+        sandbox.wait_until_ready()
+        assert all(worker.granted.get("ready") for worker in sandbox.workers)
+        assert sandbox.granted is sandbox.workers[0].granted
+
+
 # --------------------------------------------------------------------- 1a: behaviour, not registration order
 
 

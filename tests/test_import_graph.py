@@ -111,6 +111,21 @@ def test_the_grading_process_imports_no_torch():
     assert completed.returncode == 0, completed.stderr
 
 
+# what only the reader of submissions imports (seconds): the grading process never does
+PARSER_MODULES = ("nbformat", "jupytext", "jsonschema", "IPython")
+
+
+def test_reading_submissions_imports_no_parser_in_the_grading_process():
+    """The reader process imports nbformat and jupytext; the grading process only gets the JSON answer."""
+    code = ("import sys\nfrom pathlib import Path\nfrom instructor.grading.extraction import extract\n"
+            "assert extract(Path('Ex4_Optimization2.ipynb')).tasks and extract(Path('solution.py')).tasks\n"
+            f"loaded = [m for m in {PARSER_MODULES!r} if m in sys.modules]\n"
+            "assert not loaded, loaded\n")
+    completed = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                               timeout=120, check=False)
+    assert completed.returncode == 0, completed.stderr
+
+
 @pytest.mark.slow
 def test_grading_a_submission_imports_no_torch_in_the_grading_process(tmp_path):
     """The whole run of ``instructor.grade`` on the reference: torch only ever in the sandbox's workers."""
