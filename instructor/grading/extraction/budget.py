@@ -32,6 +32,7 @@ from instructor.grading.extraction.submission import (
     submission_to_json,
 )
 from instructor.grading.text import escaped
+from instructor.tasks import REGISTRY
 
 # wall-clock seconds one submission may take to read; an honest notebook takes a few hundredths
 EXTRACTION_TIMEOUT_S = 10.0
@@ -62,6 +63,8 @@ class _Reader:
 
     def __init__(self) -> None:
         self.parent = os.getpid()
+        # the reader knows the registry's tasks as they were when it was forked
+        self.task_ids = tuple(REGISTRY.ids())
         request_read, self.requests = os.pipe()
         self.answers, answer_write = os.pipe()
         self.pid = os.fork()
@@ -127,6 +130,9 @@ def extract(path: Path, timeout_s: float = EXTRACTION_TIMEOUT_S) -> Submission:
     global _reader
     path = Path(path)
     with _reader_lock:
+        if _reader is not None and _reader.parent == os.getpid() and _reader.task_ids != tuple(REGISTRY.ids()):
+            _reader.stop()  # a task was added or removed since it was forked (a test's registry)
+            _reader = None
         if _reader is None or _reader.parent != os.getpid():  # none yet, or inherited through a fork
             _reader = _Reader()
         try:
