@@ -767,6 +767,18 @@ def test_review_flags_name_each_place_once(tmp_path):
     ("import os\nos.fdopen(3)", "os.fdopen"), ("import os\nos.open('f', 0)", "os.open"),
     ("import os\nos.read(0, 1)", "os.read"), ("import inspect\ninspect.stack()", "inspect.stack"),
     ("import os as o\no.write(1, b'')", "os.write"), ("path = '/proc/self/maps'", "/proc"),
+    # names built at run time
+    ("import sys\nframe = getattr(sys, '_get' + 'frame')(0)", "getattr with a computed name"),
+    ("module = __import__('g' + 'c')", "__import__"), ("eval('1 + 1')", "eval()"),
+    ("exec(compile('x = 1', 'f', 'exec'))", "exec()/compile()"), ("namespace = globals()", "globals()"),
+    ("def f():\n    pass\ncode = f.__code__", "__code__"),
+    ("def f(a=1):\n    pass\nd = f.__defaults__", "__defaults__"),
+    ("import torch\nsetattr(torch, 'all' + 'close', len)", "setattr with a computed name"),
+    ("def f():\n    pass\nc = getattr(f, '__closure__')", "getattr __closure__"),
+    ("name = 'instructor.tasks.probe_1b'", "a name of the grader's code"),
+    ("import sys\nprobe = sys.modules.get('instr' + 'uctor')", "sys.modules"),
+    ("import instructor.tasks.probe_1b as p", "an import of the grader's code"),
+    ("from solution import train", "an import of the grader's code"),
 ])
 def test_review_flags_find_introspection_and_process_tricks(tmp_path, code, label):
     review = extract(write_notebook(tmp_path, "md:# Sheet", code)).review

@@ -3,7 +3,13 @@
 ``review_flags`` lists uses of ``sys._getframe``, ``inspect`` frames,
 ``ctypes``, raw ``os`` file descriptors and processes, ``socket``,
 ``subprocess``, ``/proc``, ..., e.g. ``"sys._getframe, cell 16 line 3"``: one
-entry per place, at most ``MAX_REVIEW_FLAGS``.
+entry per place, at most ``MAX_REVIEW_FLAGS``. A name built at run time slips
+past a list of names, so the ways to build one are flagged too: code run
+from a string (``eval``, ``exec``, ``compile``), attributes looked up by a
+computed name (``getattr``/``setattr``/``delattr`` without a literal name),
+the namespaces themselves (``globals()``, ``vars()``, ``__dict__``), a
+function's code and bindings (``__code__``, ``__closure__``, ...), and any
+string naming the grader's package.
 """
 from __future__ import annotations
 
@@ -26,9 +32,16 @@ REVIEW_MEMBERS = {
 }
 REVIEW_OS_PREFIXES = ("exec", "spawn", "posix_spawn")
 # frame and globals attributes: flagged where nothing else at the same place is
-REVIEW_ATTRIBUTES = frozenset({"f_back", "f_globals", "f_locals", "f_builtins", "tb_frame", "gi_frame",
-                               "__globals__", "__subclasses__"})
+REVIEW_ATTRIBUTES = frozenset({"f_back", "f_globals", "f_locals", "f_builtins", "f_code", "tb_frame", "gi_frame",
+                               "__globals__", "__subclasses__", "__code__", "__closure__", "__defaults__",
+                               "__kwdefaults__", "__dict__", "co_consts", "co_names", "cell_contents"})
 REVIEW_NAMES = frozenset({"__builtins__", "__import__"})
+# calls that run code from a string or reach a namespace as a whole
+REVIEW_CALLS = frozenset({"eval", "exec", "compile", "globals", "locals", "vars"})
+# calls that look an attribute up by name: flagged when the name is not a literal
+NAMED_LOOKUPS = frozenset({"getattr", "setattr", "delattr", "hasattr"})
+# a string holding one of these names the grader's own code
+GRADER_NAMES = ("instructor", "probe_", "task_namespace", "guard_bindings", "run_probe")
 
 
 def _import_aliases(cells: list[Cell]) -> dict[str, set[str]]:
@@ -61,8 +74,17 @@ def _member_flag(dotted: str) -> str:
     return ""
 
 
+# importing one of these is reaching for the grader's own code or the reference
+GRADER_PACKAGES = frozenset({"instructor", "solution"})
+
+
 def _node_flags(node: ast.AST, aliases: dict[str, set[str]]) -> tuple[list[str], list[str]]:
     """(flags, secondary flags) for one node."""
+    imported_modules = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                        else [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level
+                        else [])
+    if any(module.split(".")[0] in GRADER_PACKAGES for module in imported_modules):
+        return ["an import of the grader's code"], []
     if isinstance(node, ast.Import):
         return [flag for alias in node.names if (flag := _member_flag(alias.name))], []
     if isinstance(node, ast.ImportFrom) and node.module and not node.level:
@@ -85,8 +107,21 @@ def _node_flags(node: ast.AST, aliases: dict[str, set[str]]) -> tuple[list[str],
             return [node.id], []
         return [flag for dotted in aliases.get(node.id, ()) if "." in dotted and (flag := _member_flag(dotted))
                 and dotted.split(".")[0] not in REVIEW_MODULES], []
-    if isinstance(node, ast.Constant) and isinstance(node.value, str) and "/proc" in node.value:
-        return ["/proc"], []
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        if node.func.id in REVIEW_CALLS:
+            return [f"{node.func.id}()"], []
+        name_argument = node.args[1] if node.func.id in NAMED_LOOKUPS and len(node.args) > 1 else None
+        if name_argument is not None and not (isinstance(name_argument, ast.Constant)
+                                              and isinstance(name_argument.value, str)):
+            return [f"{node.func.id} with a computed name"], []
+        if (node.func.id in NAMED_LOOKUPS and isinstance(name_argument, ast.Constant)
+                and name_argument.value.startswith("__")):
+            return [f"{node.func.id} {name_argument.value}"], []
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        if "/proc" in node.value:
+            return ["/proc"], []
+        if any(name in node.value for name in GRADER_NAMES):
+            return ["a name of the grader's code"], []
     return [], []
 
 
