@@ -805,6 +805,10 @@ def test_task_cannot_see_processes_outside_its_sandbox(request, run_name):
 # --------------------------------------------------------------------- a planted gradebook link
 
 
+# what a new submission reader may take to import its parsers on a busy two-core machine
+READER_RESTART_ALLOWANCE_S = 5.0
+
+
 def test_a_class_with_stalling_files_finishes_in_about_the_time_of_the_others(workspace):
     """Two honest copies alone, then beside a cell that stalls IPython and a file that stalls jupytext."""
     plain = grade_once(workspace, "plain", lambda: interleave([], 2), None, [], SMALL_RUN_LIMIT_S)
@@ -817,8 +821,10 @@ def test_a_class_with_stalling_files_finishes_in_about_the_time_of_the_others(wo
     assert stalled.entry("stall_magic_cell")["points"] == FULL, shown(stalled.entry("stall_magic_cell"))
     markers = stalled.entry("stall_cell_markers")
     assert markers["points"] == 0 and any("took more than" in m for m in messages(markers)), shown(markers)
-    # one more submission to grade, and one file read until the extraction budget ends: no more
-    assert stalled.seconds < 2 * plain.seconds + EXTRACTION_TIMEOUT_S, (plain.seconds, stalled.seconds)
+    # twice the submissions to grade, one file read until the extraction budget ends, and the reader that was
+    # stopped there forked again (it imports nbformat and jupytext anew): no more
+    assert stalled.seconds < 2 * plain.seconds + EXTRACTION_TIMEOUT_S + READER_RESTART_ALLOWANCE_S, \
+        (plain.seconds, stalled.seconds)
 
 
 def test_gradebook_path_that_is_a_link_is_refused(workspace):
