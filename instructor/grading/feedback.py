@@ -24,6 +24,7 @@ from instructor.grading.core import SubmissionGrade
 from instructor.grading.judge import CHECK_LABELS, CHECK_POINTS
 from instructor.grading.overrides import correction_of
 from instructor.grading.report import check_output_path, ids_of, visible, write_atomically
+from instructor.grading.text import numbered_apart
 from instructor.grading.verdicts import GRADING_FAILURES, TaskGrade
 from instructor.tasks import TASKS
 
@@ -200,17 +201,8 @@ def safe_name(student: str) -> str:
 
 def feedback_file_names(students: Sequence[str]) -> list[str]:
     """One file name ``<student>.html`` per student id, made safe, and unique even where case is ignored."""
-    taken: set[str] = set()
-    names = []
-    for student in students:
-        stem = safe_name(student)
-        candidate, number = stem, 1
-        while candidate.casefold() in taken:
-            number += 1
-            candidate = f"{stem}-{number}"
-        taken.add(candidate.casefold())
-        names.append(f"{candidate}.html")
-    return names
+    return [f"{name}.html" for name in numbered_apart([safe_name(student) for student in students],
+                                                      key=str.casefold)]
 
 
 def write_feedback(grades: Sequence[SubmissionGrade], folder: Path, protected: Sequence[Path] = (),

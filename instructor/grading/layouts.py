@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from instructor.grading.core import SUBMISSION_SUFFIXES
-from instructor.grading.text import visible
+from instructor.grading.text import numbered_apart, visible
 from instructor.shipped import STUDENT_CODE
 
 LAYOUTS = ("nbgrader", "canvas", "moodle", "flat")
@@ -196,17 +196,7 @@ def student_id(entry: FoundSubmission) -> str:
 
 def unique_ids(found: Sequence[FoundSubmission]) -> list[str]:
     """One id per submission: the layout's id, with ``-2``, ``-3``, ... for later files of the same id."""
-    taken: set[str] = set()
-    ids = []
-    for entry in found:
-        stem = student_id(entry)
-        candidate, number = stem, 1
-        while candidate in taken:
-            number += 1
-            candidate = f"{stem}-{number}"
-        taken.add(candidate)
-        ids.append(candidate)
-    return ids
+    return numbered_apart([student_id(entry) for entry in found])
 
 
 def shared_ids(found: Sequence[FoundSubmission]) -> dict[str, list[str]]:

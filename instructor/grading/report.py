@@ -20,7 +20,7 @@ from pathlib import Path
 from instructor.grading.core import SubmissionGrade
 from instructor.grading.layouts import FoundSubmission
 from instructor.grading.overrides import correction_of
-from instructor.grading.text import visible
+from instructor.grading.text import numbered_apart, visible
 from instructor.tasks import TASKS
 
 # a spreadsheet runs a cell that starts with one of these as a formula
@@ -34,17 +34,8 @@ def student_ids(paths: Sequence[str]) -> list[str]:
     (``visible``). When two submissions share a name (``a/alice.ipynb``,
     ``b/alice.py``) the later ones get ``-2``, ``-3``, ... appended, in the order given.
     """
-    taken: set[str] = set()
-    ids = []
-    for path in paths:
-        stem = visible(Path(path).stem or Path(path).name or "submission", keep_newlines=False)
-        candidate, number = stem, 1
-        while candidate in taken:
-            number += 1
-            candidate = f"{stem}-{number}"
-        taken.add(candidate)
-        ids.append(candidate)
-    return ids
+    return numbered_apart([visible(Path(path).stem or Path(path).name or "submission", keep_newlines=False)
+                           for path in paths])
 
 
 def ids_of(grades: Sequence[SubmissionGrade], students: Sequence[str] | None = None) -> list[str]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable, Sequence
 
 # a string from a task process is cut to this many characters
 MAX_STRING_CHARS = 400
@@ -63,3 +64,17 @@ def visible(text: str, keep_newlines: bool = True) -> str:
         else:
             out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
     return "".join(out)
+
+
+def numbered_apart(stems: Sequence[str], key: Callable[[str], str] = str) -> list[str]:
+    """``stems`` made unique in order: a stem seen before (compared by ``key``) gets ``-2``, ``-3``, ... appended."""
+    taken: set[str] = set()
+    unique = []
+    for stem in stems:
+        candidate, number = stem, 1
+        while key(candidate) in taken:
+            number += 1
+            candidate = f"{stem}-{number}"
+        taken.add(key(candidate))
+        unique.append(candidate)
+    return unique
