@@ -1,6 +1,7 @@
 """Task 2b, the sandbox's side: the probe run beside the submission's code; plain JSON out."""
 from __future__ import annotations
 
+import functools
 import math
 import weakref
 
@@ -48,9 +49,20 @@ def fingerprint(model: nn.Module) -> list[float] | None:
     if not parameters:
         return None
     flat = torch.cat(parameters).to(torch.float64)
-    directions = torch.randn((flat.numel(), FINGERPRINT_SIZE), generator=generator(FINGERPRINT_OFFSET),
+    return (flat @ fingerprint_directions(run_seed(), flat.numel()) / math.sqrt(flat.numel())).tolist()
+
+
+@functools.lru_cache(maxsize=4)
+def fingerprint_directions(seed: int, n_weights: int) -> torch.Tensor:
+    """The (n_weights x FINGERPRINT_SIZE) float64 directions of ``fingerprint`` for the run's ``seed``.
+
+    Drawn once per size: the replay fingerprints a few hundred models of one
+    size, and drawing the directions anew took longer than training them.
+    """
+    directions = torch.randn((n_weights, FINGERPRINT_SIZE), generator=generator(FINGERPRINT_OFFSET),
                              dtype=torch.float64)
-    return (flat @ directions / math.sqrt(flat.numel())).tolist()
+    directions.requires_grad_(False)
+    return directions
 
 
 def numbered_mlp_class(reference_mlp: type, built: list, counter: list[int]) -> type:
