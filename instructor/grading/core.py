@@ -167,10 +167,8 @@ def grade_paths(paths: list[str], limits: Limits = DEFAULT_LIMITS, jobs: int = 1
         sandbox.close()
         raise
     reference_timeout_s = max(limits.task_timeout_s * REFERENCE_TIMEOUT_FACTOR, MIN_REFERENCE_TIMEOUT_S)
-    reference_runs = [TaskRun(f"{REFERENCE_KEY}/{task}",
-                              task_job(task, reference_submission.tasks[task], reference, seed, trusted=True),
-                              reference_timeout_s)
-                      for task in task_ids]
+    parts = {task: max(1, jobs) if REGISTRY.task(task).merge_reference_parts is not None else 1 for task in task_ids}
+    reference_runs = own_reference_runs(reference_submission, reference, seed, parts, reference_timeout_s)
     runs: list[TaskRun] = []
     remaining: dict[int, int] = {}
     for index, submission in extracted.items():
@@ -201,7 +199,7 @@ def grade_paths(paths: list[str], limits: Limits = DEFAULT_LIMITS, jobs: int = 1
             say("grade.py: not protected on this machine: " + "; ".join(sandbox.not_protected()))
         # the reference first and alone: no student task can slow it down
         reference_outcomes = sandbox.run_all(reference_runs)
-        expected.update(reference_results({task: reference_outcomes.get(f"{REFERENCE_KEY}/{task}", {})
+        expected.update(reference_results({task: merged_reference_outcome(task, reference_outcomes, parts[task])
                                            for task in task_ids}))
         sandbox.run_all(runs, finished, keep=False)
     secret_lines = distinctive_lines(region.body for region in find_regions(
@@ -268,6 +266,35 @@ def extract_safely(path: Path) -> Submission | str:
         return sanitize_text(str(exc))
     except (RecursionError, MemoryError, ValueError, TypeError, OSError) as exc:
         return f"{path.name}: the file could not be read ({type(exc).__name__})"
+
+
+def reference_key(task: str, part: int) -> str:
+    return f"{REFERENCE_KEY}/{task}#{part}"
+
+
+def own_reference_runs(reference_submission: Submission, reference: tuple[tuple[str, ...], dict[str, str]],
+                       seed: int, parts: dict[str, int], timeout_s: float) -> list[TaskRun]:
+    """The reference's own runs: ``parts[task]`` parts of each task, the split tasks first (they take longest)."""
+    runs = []
+    for task, n_parts in parts.items():
+        for part in range(n_parts):
+            job = task_job(task, reference_submission.tasks[task], reference, seed, trusted=True)
+            if n_parts > 1:
+                job["part"] = [part, n_parts]
+            runs.append(TaskRun(reference_key(task, part), job, timeout_s))
+    return sorted(runs, key=lambda run: "part" not in run.job)
+
+
+def merged_reference_outcome(task: str, outcomes: dict[str, dict], parts: int) -> dict:
+    """The reference's outcome of ``task``: its parts' results merged by the task (the first failure otherwise)."""
+    own = [outcomes.get(reference_key(task, part), {}) for part in range(parts)]
+    failed = next((outcome for outcome in own if outcome.get("status") != "ok"), None)
+    if failed is not None or parts == 1:
+        return failed or own[0]
+    try:
+        return {"status": "ok", "result": REGISTRY.task(task).merge_reference_parts([o["result"] for o in own])}
+    except (KeyError, TypeError, ValueError) as exc:
+        return {"status": "error", "error": f"its parts could not be merged: {exc}"}
 
 
 def reference_results(outcomes: dict[str, dict]) -> dict[str, dict]:

@@ -106,7 +106,15 @@ def count_optimizer_steps() -> weakref.WeakKeyDictionary:
 
 
 def probe(namespace: dict, task_job: dict, state: dict) -> dict:
-    """Run the submission's 2b code; fingerprint every model's weights; describe optimizers and loader use."""
+    """Run the submission's 2b code; fingerprint every model's weights; describe optimizers and loader use.
+
+    The reference's own job also replays the trainings of ``replay_2b``; split
+    in parts (``task_job["part"]`` = [part, parts]), every part but the first replays its share only.
+    """
+    part, parts = task_job.get("part", (0, 1))
+    if "replay_source" in task_job and part > 0:
+        return {"replayed": replay_reference_trainings(task_job["replay_source"], namespace,
+                                                       state["reference_mlp"], part, parts)}
     loaders, iterations, built = state["loaders"], state["iterations"], state["built"]
     iterations.clear()
     state["counter"][0] = 0
@@ -139,12 +147,15 @@ def probe(namespace: dict, task_job: dict, state: dict) -> dict:
         result["cell_error"] = error
     if "replay_source" in task_job:
         result["replayed"] = replay_reference_trainings(task_job["replay_source"], namespace,
-                                                        state["reference_mlp"])
+                                                        state["reference_mlp"], part, parts)
     return result
 
 
-def replay_reference_trainings(source: str, namespace: dict, mlp_class: type) -> dict:
-    """Reference run only: fingerprints of the trainings in ``replay_2b`` from the same initial weights."""
+def replay_reference_trainings(source: str, namespace: dict, mlp_class: type, part: int, parts: int) -> dict:
+    """Reference run only: fingerprints of the trainings in ``replay_2b`` from the same initial weights.
+
+    Of the models k with k % parts == part (``replay_2b.replay``).
+    """
     replay_module: dict = {"__name__": "replay_2b"}
     exec(compile(source, "<replay_2b>", "exec"), replay_module)
     plain = {name: DataLoader(recording_loader(name, spec, 600 + offset, []).dataset, batch_size=spec["batch"],
@@ -155,7 +166,7 @@ def replay_reference_trainings(source: str, namespace: dict, mlp_class: type) ->
         load_drawn_weights(model, index)
         return model
 
-    return replay_module["replay"](namespace, plain, build_model, fingerprint)
+    return replay_module["replay"](namespace, plain, build_model, fingerprint, part, parts)
 
 
 def load_drawn_weights(model: nn.Module, build_number: int) -> None:

@@ -33,23 +33,58 @@ HYPOTHESES = {
 TRACKED_MODELS = 24
 
 
-def replay(namespace: dict, loaders: dict, build_model, fingerprint) -> dict[str, list[list[float]]]:
-    """Fingerprints of model k (k < TRACKED_MODELS) after each hypothesis' training, by hypothesis.
+def trainings() -> dict[tuple[str, float, str], dict[int, list[str]]]:
+    """The hypotheses grouped by (optimizer, learning rate, loader): epochs -> the hypotheses that stop there.
 
-    ``build_model(k)`` returns the k-th model with its grader-drawn initial
-    weights; ``namespace["train"]`` is the reference's training loop.
+    One training per group gives them all: its weights after 0, 1, 2 and 20
+    epochs are those of the untrained, intended, two-epoch and default-epoch
+    hypotheses (``train`` keeps no state between calls but the model's and the optimizer's).
+    """
+    grouped: dict[tuple[str, float, str], dict[int, list[str]]] = {}
+    for name, (optimizer_name, lr, epochs, loader, _) in HYPOTHESES.items():
+        grouped.setdefault((optimizer_name, lr, loader), {}).setdefault(epochs, []).append(name)
+    return grouped
+
+
+def replay(namespace: dict, loaders: dict, build_model, fingerprint, part: int = 0,
+           parts: int = 1) -> dict[str, list[list[float] | None]]:
+    """Fingerprints of the models k (k < TRACKED_MODELS, k % parts == part) after each hypothesis' training.
+
+    By hypothesis, a list indexed by k; None for the models of the other parts
+    (``merge_parts`` fills them in). ``build_model(k)`` returns the k-th model
+    with its grader-drawn initial weights; ``namespace["train"]`` is the
+    reference's training loop.
     """
     import torch
     from torch import nn
 
     train = namespace["train"]
-    results = {}
-    for name, (optimizer_name, lr, epochs, loader, _) in HYPOTHESES.items():
-        prints = []
-        for index in range(TRACKED_MODELS):
+    results: dict[str, list] = {name: [None] * TRACKED_MODELS for name in HYPOTHESES}
+    for (optimizer_name, lr, loader), stops in trainings().items():
+        for index in range(part, TRACKED_MODELS, parts):
             model = build_model(index)
             optimizer = getattr(torch.optim, optimizer_name)(model.parameters(), lr=lr)
-            train(model, loaders[loader], optimizer, nn.CrossEntropyLoss(), n_epochs=epochs, show_progress=False)
-            prints.append(fingerprint(model))
-        results[name] = prints
+            trained = 0
+            for epochs in sorted(stops):
+                train(model, loaders[loader], optimizer, nn.CrossEntropyLoss(), n_epochs=epochs - trained,
+                      show_progress=False)
+                trained = epochs
+                print_now = fingerprint(model)
+                for name in stops[epochs]:
+                    results[name][index] = print_now
     return results
+
+
+def merge_parts(parts: list[dict[str, list]]) -> dict[str, list]:
+    """One ``replay`` result from those of every part: each model's fingerprints from the part that replayed it.
+
+    Raises ValueError when a model was replayed by no part.
+    """
+    merged = {name: list(prints) for name, prints in parts[0].items()}
+    for other in parts[1:]:
+        for name, prints in other.items():
+            merged[name] = [mine if mine is not None else theirs for mine, theirs in zip(merged[name], prints)]
+    missing = sorted({index for prints in merged.values() for index, value in enumerate(prints) if value is None})
+    if missing:
+        raise ValueError(f"the replay of Task 2b has no fingerprints for models {missing}")
+    return merged

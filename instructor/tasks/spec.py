@@ -42,7 +42,10 @@ class Task:
     calls besides the answer's own that a context statement must not make
     (training, plots). ``verdict(student, reference)`` judges the probe's JSON
     results. ``trusted_sources``: job key -> file sent only in the
-    reference's own job (e.g. Task 2b's replay). ``probe_path``: the probe's
+    reference's own job (e.g. Task 2b's replay). ``merge_reference_parts``: when
+    set, the reference's own job runs as one part per sandbox worker side by
+    side (the job's "part" is [part, parts]) and this merges their results
+    in part order into one. ``probe_path``: the probe's
     file when it is not ``probe``'s module under the project root (a test's
     task). ``gate``: what shows work in an answer, for the README's table
     (see ``verdicts.Checks``): the checks not in ``work_checks`` count only then.
@@ -61,6 +64,7 @@ class Task:
     verdict: Callable[[dict, dict], TaskGrade]
     skipped_calls: tuple[str, ...] = ()
     trusted_sources: Mapping[str, Path] = field(default_factory=lambda: MappingProxyType({}))
+    merge_reference_parts: Callable[[list[dict]], dict] | None = None
     probe_path: Path | None = None
     gate: str = ""
     reference_needs: tuple[str, ...] = ()

@@ -63,7 +63,8 @@ def matching_trainings(fingerprint: object, built: object, replayed: dict[str, l
     if not isinstance(built, int) or not isinstance(fingerprint, list) or not all(finite(x) for x in fingerprint):
         return []
     return [name for name, prints in replayed.items()
-            if 0 <= built < len(prints) and all_close(fingerprint, prints[built], WEIGHTS_TOL)]
+            if 0 <= built < len(prints) and prints[built] is not None
+            and all_close(fingerprint, prints[built], WEIGHTS_TOL)]
 
 
 def describe_optimizers(optimizers: list) -> str:
@@ -186,6 +187,14 @@ def verdict(student: dict, reference: dict) -> TaskGrade:
     return checks.grade()
 
 
+def merge_reference_parts(results: list[dict]) -> dict:
+    """The reference's 2b result from its parts: the first part's probe result with every part's replay."""
+    from instructor.tasks.replay_2b import merge_parts
+
+    return {**results[0], "replayed": merge_parts([result["replayed"] for result in results])}
+
+
 TASK = Task(INFO.id, INFO.title, INFO.points, CHECKS, WORK_CHECKS, answer=Statements(("optimizers",), "train_models"),
             probe="instructor.tasks.probe_2b", verdict=verdict, skipped_calls=("train_models", "plot_smoothed_losses"),
-            trusted_sources={"replay_source": REPLAY_PATH}, gate=GATE, reference_needs=("SimpleMLP", "train"))
+            trusted_sources={"replay_source": REPLAY_PATH}, merge_reference_parts=merge_reference_parts, gate=GATE,
+            reference_needs=("SimpleMLP", "train"))
