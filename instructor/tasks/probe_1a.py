@@ -17,6 +17,7 @@ from instructor.grading.probes import (
     outputs_by_ordering,
     parameter_summary,
     run_seed,
+    seed_torch,
 )
 
 # samples per batch of the shape and output checks (Task 1b's probe uses it too)
@@ -66,7 +67,7 @@ def probe(namespace: dict, task_job: dict, state: dict) -> dict:
 def probe_mlp(mlp_class: type, config: dict, index: int) -> dict:
     """Shapes on unflattened input; behaviour (sign, non-affinity, outputs) on flat input."""
     dims, sample_shape = config["dims"], config["sample_shape"]
-    torch.manual_seed(run_seed() + index)
+    seed_torch(run_seed() + index)
     model = mlp_class(list(dims))
     result = {"dims": dims, "sample_shape": sample_shape, "batch": BATCH_1A,
               "behaviour_samples": N_BEHAVIOUR_SAMPLES, **parameter_summary(model)}

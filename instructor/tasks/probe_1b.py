@@ -16,6 +16,7 @@ from instructor.grading.probes import (
     provide_reference_model,
     run_seed,
     run_task_code,
+    seed_torch,
     type_name,
 )
 from instructor.tasks.probe_1a import BATCH_1A
@@ -29,7 +30,7 @@ def provide(task_job: dict, provided: dict, state: dict) -> None:
 def probe(namespace: dict, task_job: dict, state: dict) -> dict:
     """Create the three models with the submission's 1b code and describe each."""
     fixed_class, mlp_class = namespace["SimpleFixedMLP"], namespace["SimpleMLP"]
-    torch.manual_seed(run_seed())
+    seed_torch(run_seed())
     if task_job["kind"] == "function":
         created = namespace["build_equivalent_models"]()
         if not isinstance(created, (tuple, list)) or len(created) != len(MODEL_NAMES_1B):

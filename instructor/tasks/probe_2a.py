@@ -8,7 +8,15 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from ex4.fixtures import N_CLASSES, RecordingSGD
-from instructor.grading.probes import ProbeError, generator, number_or_none, run_seed, tensor_to_list, type_name
+from instructor.grading.probes import (
+    ProbeError,
+    generator,
+    number_or_none,
+    run_seed,
+    seed_torch,
+    tensor_to_list,
+    type_name,
+)
 
 # Task 2a: a small classifier trained for a few epochs on a loader with a short last batch
 TRAIN_FEATURE_SHAPE = (1, 3, 4)
@@ -88,7 +96,7 @@ def training_setup(events: list[str]) -> tuple[nn.Module, RecordingSGD, nn.Modul
             events.append("loss")
             return super().forward(input, target)
 
-    torch.manual_seed(run_seed())
+    seed_torch(run_seed())
     n_features = math.prod(TRAIN_FEATURE_SHAPE)
     model = RecordingModel(nn.Flatten(), nn.Linear(n_features, TRAIN_HIDDEN), nn.ReLU(),
                            nn.Linear(TRAIN_HIDDEN, N_CLASSES))

@@ -21,6 +21,7 @@ from instructor.grading.probes import (
     recording_loader,
     run_seed,
     run_task_code,
+    seed_torch,
     type_name,
 )
 
@@ -118,7 +119,7 @@ def probe(namespace: dict, task_job: dict, state: dict) -> dict:
     loaders, iterations, built = state["loaders"], state["iterations"], state["built"]
     iterations.clear()
     state["counter"][0] = 0
-    torch.manual_seed(run_seed())
+    seed_torch(run_seed())
     if task_job["kind"] == "function":
         models = [namespace["SimpleMLP"](list(DIMS_2B)) for _ in range(MODELS_2B)]
         returned = namespace["train_models"](models, loaders["train"], nn.CrossEntropyLoss())
