@@ -365,7 +365,8 @@ def main() -> None:
         granted = worker.protections()
     except Exception:  # noqa: BLE001 -- reported to the grader, which stops with the reason
         failure = {"ready": False, "error": traceback.format_exc(limit=3)}
-        for answer_fd in (1, *(answer_fd for _, answer_fd in forked_slots)):
+        # its own answer last: the grader stops this worker once it has read it
+        for answer_fd in (*(answer_fd for _, answer_fd in forked_slots), 1):
             write_line(answer_fd, failure)
         return
     worker.config["namespaces"] = config.get("want_namespaces", True) and granted["namespaces"]
