@@ -6,14 +6,18 @@ that the sandbox starts in a fraction of a second.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from instructor.grading.sandbox import GradingProcessError, Limits, Sandbox, SandboxSetup, TaskRun
+from instructor.shipped import PROJECT_ROOT
 
 SLOTS = 3
 TASK_TIMEOUT_S = 10.0
@@ -124,3 +128,60 @@ def test_a_worker_that_cannot_preload_says_why_in_every_slot(tmp_path):
                 worker.wait_until_ready()
     finally:
         sandbox.close()
+
+
+def ended(pid: int) -> bool:
+    """Whether ``pid`` has ended (gone, or a zombie nobody waited for yet)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_closing_the_sandbox_ends_every_worker(tmp_path):
+    setup, _ = tiny_setup(tmp_path)
+    with Sandbox(Limits(), SLOTS, setup) as box:
+        box.wait_until_ready()
+        pids = [worker.pid for worker in box.workers]
+    assert all(ended(pid) for pid in pids)
+
+
+AS_USER_SCRIPT = textwrap.dedent('''
+    import json, os, shutil, sys, tempfile
+    from pathlib import Path
+    sys.path.insert(0, "tests")
+    from test_sandbox_slots import SLOTS, TASK_TIMEOUT_S, task, tiny_setup
+    from instructor.grading.sandbox import Limits, Sandbox
+
+    folder = Path(tempfile.mkdtemp())
+    try:
+        setup, log = tiny_setup(folder)
+        with Sandbox(Limits(task_timeout_s=TASK_TIMEOUT_S), SLOTS, setup) as box:
+            box.wait_until_ready()
+            statuses = [task(box, slot, "as user")["status"] for slot in range(SLOTS)]
+            print(json.dumps({"uid": os.getuid(), "statuses": statuses, "imports": log.read_text().split(),
+                              "first": box.workers[0].pid}))
+    finally:
+        shutil.rmtree(folder)
+''')
+
+
+def test_a_normal_user_gets_forked_slots_too(tmp_path):
+    """As uid 65534 (setpriv, as the attack tests grade): one import, every slot serves."""
+    from test_grading_attacks import IS_ROOT, NOBODY, as_user_prefix
+
+    if not IS_ROOT:
+        pytest.skip("switching to an unprivileged user needs root")
+    stash = tmp_path / "interpreter-mount"
+    stash.mkdir(mode=0o755)
+    prefix = as_user_prefix(NOBODY, stash)
+    if not prefix:
+        pytest.skip(f"this machine cannot run {sys.executable} as uid {NOBODY}")
+    finished = subprocess.run([*prefix, sys.executable, "-c", AS_USER_SCRIPT], cwd=PROJECT_ROOT,
+                              capture_output=True, text=True, timeout=300, check=False)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    report = json.loads(finished.stdout.splitlines()[-1])
+    assert report["uid"] == NOBODY
+    assert report["statuses"] == ["ok"] * SLOTS
+    assert report["imports"] == [str(report["first"])]
