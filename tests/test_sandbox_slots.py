@@ -185,3 +185,12 @@ def test_a_normal_user_gets_forked_slots_too(tmp_path):
     assert report["uid"] == NOBODY
     assert report["statuses"] == ["ok"] * SLOTS
     assert report["imports"] == [str(report["first"])]
+
+
+@pytest.mark.parametrize("slot", [0, 1])
+def test_stopping_a_stuck_worker_kills_it_and_no_other(sandbox, slot):
+    """A worker that no longer reads its pipe (stopped here) is killed by its handle, launched or forked."""
+    pids = [worker.pid for worker in sandbox.workers]
+    os.kill(pids[slot], signal.SIGSTOP)
+    sandbox.workers[slot].stop()
+    assert [ended(pid) for pid in pids] == [index == slot for index in range(SLOTS)]
