@@ -57,8 +57,8 @@ class SandboxSetup:
     """What the task processes run, given by the caller (the sandbox knows nothing of what a task is).
 
     ``shipped``: files copied read-only into the sandbox's module folder
-    (relative path there -> source file). ``preload``: modules every worker
-    imports once before forking tasks. ``runner``: the module whose
+    (relative path there -> source file). ``preload``: modules imported once,
+    before the other slots' workers and the tasks are forked. ``runner``: the module whose
     ``run(job) -> dict`` runs a job and whose ``describe(exception) -> str``
     says what went wrong. ``excluded``: a folder kept out of the tasks'
     import path and read grants (the project, with the reference solution).

@@ -317,8 +317,8 @@ class Worker:
             os.dup2(answer_fd, 1)
             os.closerange(3, HIGHEST_FD)
             # fresh stream objects: the inherited ones may hold what this worker read ahead or not yet wrote
-            sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115 -- for the process's lifetime
-            sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+            sys.stdin = open(0, encoding="utf-8", closefd=False)
+            sys.stdout = open(1, "w", encoding="utf-8", closefd=False)
             say_ready(sys.stdout, ready)
             self.serve(sys.stdin, sys.stdout)
         finally:
