@@ -9,9 +9,10 @@ Layout of one run::
 
     grading process -- never runs untrusted code; writes each job into a fresh work folder
       +-- worker.py, one per slot: preloads modules once, never reads a job or a result
-            +-- one reaper + task process per job (see worker.py)
+      |     +-- one reaper + task process per job (see worker.py)
+      |     +-- worker.py of each other slot, forked once it has preloaded (its own session and pipes)
 
-Modules: ``handle`` (``Sandbox``, ``WorkerHandle``: the grader's side),
+Modules: ``handle`` (``Sandbox``: the grader's side), ``slots`` (``WorkerHandle``: start and talk to the workers),
 ``worker`` (the worker process), ``confinement`` (Landlock, namespaces,
 capabilities, seccomp), ``cgroups`` (a memory cgroup per task), ``protocol`` (job and result files, ``Limits``,
 ``TaskRun``), ``environment`` (import path, user ids, stale folders).

@@ -1,22 +1,17 @@
 """The grader's handle on the sandbox: start the worker processes, hand them task runs, collect outcomes.
 
-``Sandbox`` starts one worker (``worker.py``) per slot and runs every
-``TaskRun`` on the first free one, never two runs of the same group at the
-same time; ``WorkerHandle`` talks to one worker over its standard streams
-(one JSON line each way per task). Guarantees: see ``grading.sandbox``.
+``Sandbox`` starts one worker (``worker.py``) per slot (``slots``: one
+launched, the others forked from it) and runs every ``TaskRun`` on the first
+free one, never two runs of the same group at the same time.
+Guarantees: see ``grading.sandbox``.
 """
 from __future__ import annotations
 
-import json
 import os
 import secrets
-import select
 import shutil
-import subprocess
-import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,7 +27,6 @@ from instructor.grading.sandbox.environment import (
     remove_tree,
     task_sys_path,
     unreadable_for,
-    worker_environment,
 )
 from instructor.grading.sandbox.protocol import (
     JOB_FILE,
@@ -43,19 +37,15 @@ from instructor.grading.sandbox.protocol import (
     read_result,
     write_job,
 )
+from instructor.grading.sandbox.slots import ANSWER_SLACK_S, WorkerHandle, start_workers
 from instructor.grading.text import one_line
 
 SANDBOX_DIR = Path(__file__).resolve().parent
-WORKER_SCRIPT = SANDBOX_DIR / "worker.py"
 CONFINEMENT_SCRIPT = SANDBOX_DIR / "confinement.py"
 CGROUPS_SCRIPT = SANDBOX_DIR / "cgroups.py"
 # world-readable system folders a freshly imported extension module may load libraries or data from
 SYSTEM_READ_ONLY = ("/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/local/lib", "/etc/ld.so.cache",
                     "/usr/share/fonts", "/etc/fonts", "/dev/urandom", "/dev/random")
-# time for a worker to start and import what it preloads
-STARTUP_TIMEOUT_S = 180.0
-# wall time beyond a task's timeout for the worker to answer (fork, namespaces, reaping)
-ANSWER_SLACK_S = 20.0
 SCRATCH_MODE = 0o711
 MODULES_MODE = 0o755
 MODULE_FILE_MODE = 0o444
@@ -67,8 +57,8 @@ class SandboxSetup:
     """What the task processes run, given by the caller (the sandbox knows nothing of what a task is).
 
     ``shipped``: files copied read-only into the sandbox's module folder
-    (relative path there -> source file). ``preload``: modules every worker
-    imports once before forking tasks. ``runner``: the module whose
+    (relative path there -> source file). ``preload``: modules imported once,
+    before the other slots' workers and the tasks are forked. ``runner``: the module whose
     ``run(job) -> dict`` runs a job and whose ``describe(exception) -> str``
     says what went wrong. ``excluded``: a folder kept out of the tasks'
     import path and read grants (the project, with the reference solution).
@@ -80,92 +70,6 @@ class SandboxSetup:
     excluded: Path
     run: str = "run"
     describe: str = "describe"
-
-
-class WorkerHandle:
-    """The grader's handle on one worker process: send a command, wait for its answer with a deadline.
-
-    The process is launched at once; ``wait_until_ready`` waits for its
-    imports, so that the grader works meanwhile and several workers start side by side.
-    """
-
-    def __init__(self, config: dict, scratch: Path) -> None:
-        self.config = config
-        self.scratch = scratch
-        self.process: subprocess.Popen | None = None
-        self.granted: dict = {}
-        self.launch()
-
-    def start(self) -> None:
-        self.launch()
-        self.wait_until_ready()
-
-    def launch(self) -> None:
-        """Start the worker process and send its configuration; returns without waiting for it."""
-        self.granted = {}
-        self.process = subprocess.Popen([sys.executable, "-I", str(WORKER_SCRIPT)], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=self.scratch,
-                                        env=worker_environment(self.scratch), start_new_session=True)
-        self.process.stdin.write((json.dumps(self.config) + "\n").encode())
-        self.process.stdin.flush()
-
-    def wait_until_ready(self) -> None:
-        """Wait for the worker's "ready" line (its preloaded imports done); raises GradingProcessError without it."""
-        if self.granted:
-            return
-        answer = self.answer(STARTUP_TIMEOUT_S)
-        if not answer or not answer.get("ready"):
-            self.stop()
-            detail = (answer or {}).get("error", "no answer")
-            raise GradingProcessError(f"the grading process could not start: {detail}")
-        self.granted = answer
-
-    def answer(self, timeout_s: float) -> dict | None:
-        """The next line from the worker, parsed; None after ``timeout_s`` or when it died."""
-        stdout = self.process.stdout
-        deadline = time.monotonic() + timeout_s
-        line = b""
-        while not line.endswith(b"\n"):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([stdout], [], [], remaining)[0]:
-                return None
-            chunk = os.read(stdout.fileno(), 1 << 16)
-            if not chunk:
-                return None
-            line += chunk
-        try:
-            return json.loads(line)
-        except ValueError:
-            return None
-
-    def run(self, command: dict, timeout_s: float) -> dict:
-        """How the task ended ({"end": ...}); a worker that does not answer is replaced."""
-        try:
-            self.process.stdin.write((json.dumps(command) + "\n").encode())
-            self.process.stdin.flush()
-            answer = self.answer(timeout_s + ANSWER_SLACK_S)
-        except OSError:
-            answer = None
-        if answer is None:
-            self.stop()
-            self.start()
-            return {"end": "crashed", "detail": "the grading process did not answer; it was restarted"}
-        return answer
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        try:
-            os.killpg(self.process.pid, 9)
-        except OSError:
-            pass
-        self.process.kill()
-        self.process.wait()
-        for stream in (self.process.stdin, self.process.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
 
 
 class _Schedule:
@@ -228,8 +132,7 @@ class Sandbox:
         self.workers: list[WorkerHandle] = []
         self.granted: dict = {}
         try:
-            for _ in range(max(1, slots)):
-                self.workers.append(WorkerHandle(config, self.scratch))
+            self.workers = start_workers(config, self.scratch, max(1, slots))
         except BaseException:
             self.close()
             raise

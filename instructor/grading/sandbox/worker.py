@@ -1,8 +1,10 @@
 """A worker: a clean process that imports what tasks need once and forks one confined process per task.
 
-Started by ``grading.sandbox.handle`` as ``python -I worker.py``, one per slot. The first line on
-stdin is its configuration; it answers with one "ready" line saying which
-protections the kernel grants. Then each line on stdin is a command naming a
+Started by ``grading.sandbox.slots`` as ``python -I worker.py``. The first line on
+stdin is its configuration; once it has imported what tasks need, it forks
+the workers of the other slots (``forked_slots``: a pair of pipes each) and
+answers with one "ready" line saying which protections the kernel grants
+(each forked worker answers the same on its own pipe). Then each line on stdin is a command naming a
 task's work folder; the worker answers each with one line saying how the task
 process ended. The worker never reads a job or a result: the grader writes
 the job into the work folder and reads the result from there, so no fork can
@@ -286,16 +288,41 @@ class Worker:
 
     # ------------------------------------------------------------ loop
 
-    def serve(self) -> None:
-        for line in sys.stdin:
+    def serve(self, commands, answers) -> None:
+        """Run each command read from ``commands``; one line to ``answers`` for each, until end of input."""
+        for line in commands:
             if not line.strip():
                 continue
             try:
                 answer = self.run(json.loads(line))
             except Exception as exc:  # noqa: BLE001 -- one failed fork must not stop the slot
                 answer = {"end": "crashed", "detail": f"{type(exc).__name__}: {exc}"}
-            sys.stdout.write(json.dumps(answer) + "\n")
-            sys.stdout.flush()
+            answers.write(json.dumps(answer) + "\n")
+            answers.flush()
+
+    def fork_slot(self, ready: dict, command_fd: int, answer_fd: int) -> None:
+        """Fork the worker of another slot: its own session, serving the pipes ``command_fd``/``answer_fd``.
+
+        The fork keeps of the inherited file descriptors only those two (as its
+        standard input and output) and standard error; it says "ready" with its pid.
+        It stays this worker's child, never waited for: one that ends stays a
+        zombie until this worker ends, so that its pid is not reused while the grader may signal it.
+        """
+        pid = os.fork()
+        if pid != 0:
+            return
+        try:
+            os.setsid()
+            os.dup2(command_fd, 0)
+            os.dup2(answer_fd, 1)
+            os.closerange(3, HIGHEST_FD)
+            # fresh stream objects: the inherited ones may hold what this worker read ahead or not yet wrote
+            sys.stdin = open(0, encoding="utf-8", closefd=False)
+            sys.stdout = open(1, "w", encoding="utf-8", closefd=False)
+            say_ready(sys.stdout, ready)
+            self.serve(sys.stdin, sys.stdout)
+        finally:
+            os._exit(0)
 
 
 def processes_of(uid: int) -> int:
@@ -318,23 +345,44 @@ def with_suppressed(action) -> None:
         pass
 
 
+def write_line(fd: int, message: dict) -> None:
+    """One JSON line to ``fd``, unbuffered; nothing when the reader has gone."""
+    with_suppressed(lambda: os.write(fd, (json.dumps(message) + "\n").encode()))
+
+
+def say_ready(answers, ready: dict) -> None:
+    answers.write(json.dumps({**ready, "pid": os.getpid()}) + "\n")
+    answers.flush()
+
+
 def main() -> None:
     config = json.loads(sys.stdin.readline())
+    # the worker's ends (command read, answer write) of the pipes of the slots whose workers it forks
+    forked_slots = [tuple(pair) for pair in config.get("forked_slots", [])]
     worker = Worker(config)
     try:
         worker.preload()
         granted = worker.protections()
     except Exception:  # noqa: BLE001 -- reported to the grader, which stops with the reason
-        sys.stdout.write(json.dumps({"ready": False, "error": traceback.format_exc(limit=3)}) + "\n")
-        sys.stdout.flush()
+        failure = {"ready": False, "error": traceback.format_exc(limit=3)}
+        # its own answer last: the grader stops this worker once it has read it
+        for answer_fd in (*(answer_fd for _, answer_fd in forked_slots), 1):
+            write_line(answer_fd, failure)
         return
     worker.config["namespaces"] = config.get("want_namespaces", True) and granted["namespaces"]
     worker.config["landlock"] = config.get("want_landlock", True) and granted["landlock_abi"] >= 1
     worker.config["seccomp"] = config.get("want_landlock", True) and granted["seccomp"]
     worker.config["memory_cgroup"] = config.get("want_namespaces", True) and granted["memory_cgroup"]
-    sys.stdout.write(json.dumps({"ready": True, **granted}) + "\n")
-    sys.stdout.flush()
-    worker.serve()
+    ready = {"ready": True, **granted}
+    for command_fd, answer_fd in forked_slots:
+        try:
+            worker.fork_slot(ready, command_fd, answer_fd)
+        except OSError as exc:
+            write_line(answer_fd, {"ready": False, "error": f"the worker of this slot could not be forked: {exc}"})
+        os.close(command_fd)
+        os.close(answer_fd)
+    say_ready(sys.stdout, ready)
+    worker.serve(sys.stdin, sys.stdout)
 
 
 if __name__ == "__main__":
