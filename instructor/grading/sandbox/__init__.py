@@ -9,7 +9,7 @@ Layout of one run::
 
     grading process -- never runs untrusted code; writes each job into a fresh work folder
       +-- worker.py, one per slot: preloads modules once, never reads a job or a result
-      |     +-- one reaper + task process per job (see worker.py)
+      |     +-- one task process per job, in namespaces of its own (as a normal user under a reaper; worker.py)
       |     +-- worker.py of each other slot, forked once it has preloaded (its own session and pipes)
 
 Modules: ``handle`` (``Sandbox``: the grader's side), ``slots`` (``WorkerHandle``: start and talk to the workers),

@@ -179,6 +179,11 @@ def unshare(flags: int) -> None:
     _check(_libc.unshare(ctypes.c_int(flags)), f"unshare({flags:#x})")
 
 
+def setns(fd: int, nstype: int) -> int:
+    """Join the namespace open as ``fd`` (for CLONE_NEWPID: the one of the caller's next children); 0."""
+    return _check(_libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)), f"setns({nstype:#x})")
+
+
 def _write(path: str, text: str) -> None:
     with open(path, "w") as file:
         file.write(text)
