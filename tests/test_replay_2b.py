@@ -13,11 +13,13 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from instructor.grading import core
-from instructor.tasks import replay_2b, task_2b
-from instructor.tasks.replay_2b import HYPOTHESES
+from instructor.tasks import probe_2b, replay_2b, task_2b
+from instructor.tasks.replay_2b import HYPOTHESES, INTENDED, LONGEST_FOR_EVERY_MODEL
 
 N_FEATURES, N_CLASSES, N_SAMPLES, BATCH = 6, 3, 10, 4
 TRACKED = 3
+# of the TRACKED models, the "given code's" models: every training is replayed for them, short ones for the rest
+GIVEN_MODELS = 2
 # the replayed and the from-scratch training run the same float32 operations in the same order
 EXACT = {"atol": 0.0, "rtol": 0.0}
 
@@ -50,6 +52,7 @@ def weights(model: nn.Module) -> list[float]:
 @pytest.fixture
 def few_models(monkeypatch):
     monkeypatch.setattr(replay_2b, "TRACKED_MODELS", TRACKED)
+    monkeypatch.setattr(probe_2b, "MODELS_2B", GIVEN_MODELS)
 
 
 def run_replay(part: int = 0, parts: int = 1) -> dict:
@@ -78,6 +81,9 @@ def test_checkpointed_replay_gives_each_hypothesis_weights_trained_from_scratch(
     replayed = run_replay()
     for name in HYPOTHESES:
         for index in range(TRACKED):
+            if index >= GIVEN_MODELS and HYPOTHESES[name][2] > LONGEST_FOR_EVERY_MODEL:
+                assert replayed[name][index] == [], f"{name} is replayed for model {index} beyond the given ones"
+                continue
             torch.testing.assert_close(torch.tensor(replayed[name][index]), torch.tensor(from_scratch(name, index)),
                                        **EXACT, msg=f"{name}, model {index}: replay differs from training anew")
 
@@ -116,3 +122,28 @@ def test_a_model_without_a_replayed_fingerprint_matches_nothing():
     replayed = {"intended": [[1.0, 2.0], None]}
     assert task_2b.matching_trainings([1.0, 2.0], 0, replayed) == ["intended"]
     assert task_2b.matching_trainings([1.0, 2.0], 1, replayed) == []
+
+
+def test_a_long_training_of_a_model_beyond_the_given_ones_costs_what_a_replayed_one_costs():
+    """20 epochs: read from the replay for the given models, from the loader's iterations beyond them."""
+    models, batches = 2, 3
+    replayed = {name: [[float(index), float(built)] for built in range(models)]
+                for index, name in enumerate(HYPOTHESES)}
+    replayed["default_epochs"] = [replayed["default_epochs"][0], []]
+    reference = {"replayed": replayed, "n_models": models, "loader_batches": {"train": batches, "test": 2}}
+    lr = HYPOTHESES[INTENDED][1]
+
+    def trained_20_epochs(built: list[int]) -> dict:
+        return {"n_models": models,
+                "models": [{"built": b, "fingerprint": replayed["default_epochs"][0] if b == 0 else [-1.0, -1.0]}
+                           for b in built],
+                "optimizers": [{"type": "Adam", "is_optimizer": True, "torch_class": "Adam", "steps": 20 * batches,
+                                "lrs": [lr], "owners": [i], "complete_for": [i]} for i in range(models)],
+                "n_distinct_optimizers": models, "loader_iterations": {"train": 20 * models, "test": 0},
+                "loader_batches": {"train": batches, "test": 2}, "loss_lengths": [20 * batches] * models}
+
+    matched, beyond = task_2b.verdict(trained_20_epochs([0, 0]), reference), task_2b.verdict(
+        trained_20_epochs([0, 1]), reference)
+    assert (matched.points, matched.failed) == (beyond.points, beyond.failed)
+    assert matched.failed == ["one_epoch_each"] and any("20 epochs" in m for m in matched.messages)
+    assert any("read from your optimizers and loaders" in m for m in beyond.messages)

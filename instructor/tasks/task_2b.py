@@ -63,8 +63,7 @@ def matching_trainings(fingerprint: object, built: object, replayed: dict[str, l
     if not isinstance(built, int) or not isinstance(fingerprint, list) or not all(finite(x) for x in fingerprint):
         return []
     return [name for name, prints in replayed.items()
-            if 0 <= built < len(prints) and prints[built] is not None
-            and all_close(fingerprint, prints[built], WEIGHTS_TOL)]
+            if 0 <= built < len(prints) and prints[built] and all_close(fingerprint, prints[built], WEIGHTS_TOL)]
 
 
 def describe_optimizers(optimizers: list) -> str:
