@@ -67,6 +67,16 @@ else:
     raise RuntimeError("{SUCCESS}: setsid")
 '''
 
+SETPGID_ATTACK = f'''
+import os as _os
+try:
+    _os.setpgid(0, 0)
+except OSError:
+    pass
+else:
+    raise RuntimeError("{SUCCESS}: setpgid")
+'''
+
 NESTED_FOLDERS_ATTACK = f'''
 import os as _os
 _here = _os.getcwd()
@@ -108,6 +118,7 @@ def graded(tmp_path_factory):
     notebooks = {"honest": nbformat.read(NOTEBOOK, as_version=4),
                  "unix_socket": with_attack("3a", unix_socket_attack(socket_path)),
                  "setsid": with_attack("2a", SETSID_ATTACK),
+                 "setpgid": with_attack("3a", SETPGID_ATTACK),
                  "nested_folders": with_attack("3b", NESTED_FOLDERS_ATTACK)}
     paths = {}
     for name, notebook in notebooks.items():
@@ -126,7 +137,7 @@ def graded(tmp_path_factory):
     return {"grades": dict(zip(paths, grades)), "received": received, "leftovers": leftovers}
 
 
-@pytest.mark.parametrize("name", ["honest", "unix_socket", "setsid", "nested_folders"])
+@pytest.mark.parametrize("name", ["honest", "unix_socket", "setsid", "setpgid", "nested_folders"])
 def test_the_attack_fails_and_costs_nothing(graded, name):
     grade = graded["grades"][name]
     messages = [m for task in grade.tasks.values() for m in task.messages]

@@ -3,11 +3,12 @@
 Runs in the workers (loaded by path, standard library only). Where the kernel
 lets the grading process create cgroups (as root, cgroup v1 with the memory
 controller, or cgroup v2 with ``memory`` enabled for the grader's cgroup), each
-task's reaper moves itself into a fresh cgroup below the grader's own before
-it starts the task: anonymous memory, shared memory, page cache and kernel
-memory of every process the task starts count against one limit, and the
-kernel's out-of-memory killer acts inside that cgroup only. Elsewhere
-``memory_cgroup_root`` returns None and the grader says so at start.
+task process moves itself into a fresh cgroup below the grader's own before it
+reads its job (under a reaper, the reaper does, before it starts the task):
+anonymous memory, shared memory, page cache and kernel memory of every process
+the task starts count against one limit, and the kernel's out-of-memory killer
+acts inside that cgroup only. Elsewhere ``memory_cgroup_root`` returns None and
+the grader says so at start.
 """
 from __future__ import annotations
 

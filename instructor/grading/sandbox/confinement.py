@@ -249,16 +249,16 @@ class _Syscalls:
     socket: int
     socketpair: int
     fcntl: int
-    # denied whatever their arguments: setsid, flock, memfd_create, memfd_secret, SysV shared memory and
-    # message queues, inotify
+    # denied whatever their arguments: setsid, setpgid, flock, memfd_create, memfd_secret, SysV shared memory
+    # and message queues, inotify
     denied: tuple[int, ...]
 
 
 SECCOMP_ARCHES = {
     "x86_64": _Syscalls(0xC000003E, socket=41, socketpair=53, fcntl=72,
-                        denied=(112, 73, 319, 447, 29, 68, 253, 294, 254)),
+                        denied=(112, 109, 73, 319, 447, 29, 68, 253, 294, 254)),
     "aarch64": _Syscalls(0xC00000B7, socket=198, socketpair=199, fcntl=25,
-                         denied=(157, 32, 279, 447, 194, 186, 26, 27)),
+                         denied=(157, 154, 32, 279, 447, 194, 186, 26, 27)),
 }
 # fcntl commands denied: byte-range locks (F_GETLK, F_SETLK, F_SETLKW and their "open file description"
 # variants), leases and directory notifications
@@ -327,7 +327,8 @@ def deny_syscalls() -> None:
 
     * unix sockets (named ones are files Landlock does not guard): no
       service on the machine (the system bus, an agent) can be reached;
-    * ``setsid``: a task's processes stay in its slot's scheduling group;
+    * ``setsid``, ``setpgid``: a task's processes stay in its slot's process
+      group (stopping the worker's group stops them) and scheduling group;
     * ``flock``, ``fcntl`` locks, leases and directory notifications,
       ``inotify``: two tasks running at the same time cannot signal each
       other through the read-only files they share;

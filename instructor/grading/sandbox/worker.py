@@ -230,12 +230,20 @@ class Worker:
         try:
             pid = os.fork()
             if pid == 0:
-                self.task(command, cgroup)
+                try:
+                    self.task(command, cgroup)
+                finally:
+                    os._exit(EXIT_CONFINEMENT_FAILED)
         finally:
             reset = self.reset_pid_namespace()
-        code = ending_code(*wait_with_timeout(pid, timeout_s))
+        try:
+            code = ending_code(*wait_with_timeout(pid, timeout_s))
+        except BaseException:
+            with_suppressed(lambda: os.kill(pid, signal.SIGKILL))
+            os.waitpid(pid, 0)
+            raise
         if not reset:
-            # every later child would join this task's namespace: end, and the grader starts a new worker
+            # no later task could get a PID namespace of its own: end, and the grader starts a new worker
             raise SystemExit("the next task's PID namespace could not be prepared")
         return code
 
@@ -270,6 +278,7 @@ class Worker:
         workdir = command["workdir"]
         try:
             if self.config.get("direct_tasks"):
+                self.confinement.set_parent_death_signal(signal.SIGKILL)
                 if cgroup is not None:
                     self.cgroups.join(cgroup)
                 self.confinement.unshare(self.confinement.CLONE_NEWNET | self.confinement.CLONE_NEWIPC)
@@ -317,6 +326,8 @@ class Worker:
         if uid is not None:
             resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"], limits["processes"]))
             c.switch_user(uid, bool(command.get("keep_read_search")))
+            # a change of user id clears the parent-death signal
+            c.set_parent_death_signal(signal.SIGKILL)
         else:
             # the grading user's id: cap its process count at what it runs now plus the task's share
             allowed = processes_of(os.getuid()) + limits["processes"]
@@ -378,7 +389,10 @@ class Worker:
 
 
 def ending_code(status: int, timed_out: bool) -> int:
-    """The reaper's exit code for a task that ended with wait ``status`` (see EXIT_*)."""
+    """The exit code a reaper ends with for a task that ended with wait ``status`` (see EXIT_*).
+
+    ``run_direct`` returns the same code, so that both paths are read alike.
+    """
     if timed_out:
         return EXIT_TIMEOUT
     if os.WIFSIGNALED(status):
