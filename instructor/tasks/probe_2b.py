@@ -60,10 +60,7 @@ def fingerprint_directions(seed: int, n_weights: int) -> torch.Tensor:
     Drawn once per size: the replay fingerprints a few hundred models of one
     size, and drawing the directions anew took longer than training them.
     """
-    directions = torch.randn((n_weights, FINGERPRINT_SIZE), generator=generator(FINGERPRINT_OFFSET),
-                             dtype=torch.float64)
-    directions.requires_grad_(False)
-    return directions
+    return torch.randn((n_weights, FINGERPRINT_SIZE), generator=generator(FINGERPRINT_OFFSET), dtype=torch.float64)
 
 
 def numbered_mlp_class(reference_mlp: type, built: list, counter: list[int]) -> type:

@@ -69,20 +69,12 @@ def load_module(name: str, path: str):
     return module
 
 
-def virtual_memory_bytes() -> int:
-    """Current address-space size of this process (VmSize), which the memory cap adds to."""
+def memory_bytes(field: str) -> int:
+    """A size of this process from /proc/self/status: "VmSize" (address space, which the memory cap adds to)
+    or "VmRSS" (resident memory, what a fork may copy on write); 0 if the kernel does not say."""
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmSize:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def resident_bytes() -> int:
-    """This process's resident memory (VmRSS): what a fork may copy on write."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) * 1024
     return 0
 
@@ -191,7 +183,7 @@ class Worker:
         cgroup = None
         if self.config["memory_cgroup"]:
             # the task's own cap, plus what the preloaded modules it inherits may become once copied on write
-            limit = self.limits["memory_bytes"] + resident_bytes()
+            limit = self.limits["memory_bytes"] + memory_bytes("VmRSS")
             cgroup = self.cgroups.create(self.memory_root, os.path.basename(command["workdir"]), limit)
         try:
             if self.config.get("direct_tasks"):
@@ -310,7 +302,7 @@ class Worker:
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)
         os.closerange(3, HIGHEST_FD)
-        memory = virtual_memory_bytes() + limits["memory_bytes"]
+        memory = memory_bytes("VmSize") + limits["memory_bytes"]
         cpu = int(command["timeout_s"]) + CPU_LIMIT_SLACK_S
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
